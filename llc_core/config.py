@@ -1,0 +1,106 @@
+"""SGLD hyperparameters for one λ̂ estimate, with validation that names the bad value."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields, replace
+
+# Caps that keep a crafted request (URL, CLI, API) from starting a runaway job.
+MAX_CHAINS = 64
+MAX_DRAWS = 200_000
+MAX_BURNIN = 200_000
+MAX_THIN = 1_000
+MAX_TRACE_POINTS = 20_000
+
+
+class InputError(ValueError):
+    """Bad input from a user (value, file, spec): the message names it and what is allowed."""
+
+
+class ConfigError(InputError):
+    """Invalid hyperparameter: the message names the value and the allowed range."""
+
+
+@dataclass(frozen=True)
+class SGLDConfig:
+    epsilon: float = 1e-4  # step size ε
+    gamma: float = 100.0  # localization strength γ
+    nbeta: float | None = None  # inverse temperature nβ; None means n / log n
+    chains: int = 4
+    draws: int = 1000  # post-burn-in draws per chain
+    burnin: int = 200  # SGLD steps discarded before the first draw
+    thin: int = 1  # SGLD steps between draws
+    batch_size: int = 256
+    noise_scale: float = 1.0  # σ; only σ = 1 samples the tempered posterior
+    seed: int = 0
+    device: str = "cpu"
+    vectorize: str = "auto"  # "auto" | "on" | "off": vmap over chains or a plain loop
+    report_every: int = 20  # steps between progress records
+    diag_every: int = 20  # steps between MALA / distance / drift diagnostics
+    max_trace_points: int = 2000  # per chain, kept by halving the resolution
+
+    @property
+    def total_steps(self) -> int:
+        return self.burnin + self.draws * self.thin
+
+    def replace(self, **changes) -> "SGLDConfig":
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "SGLDConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"unknown setting(s) {unknown}; allowed: {sorted(known)}")
+        return cls(**data)
+
+    def validate(self, n: int | None = None) -> "SGLDConfig":
+        """Raise ConfigError for the first invalid value; n is the training-set size."""
+        _positive_float("epsilon", self.epsilon, upper=10.0)
+        _float_in("gamma", self.gamma, 0.0, 1e8)
+        if self.nbeta is not None:
+            _positive_float("nbeta", self.nbeta, upper=1e12)
+        _float_in("noise_scale", self.noise_scale, 0.0, 100.0)
+        _int_in("chains", self.chains, 1, MAX_CHAINS)
+        _int_in("draws", self.draws, 1, MAX_DRAWS)
+        _int_in("burnin", self.burnin, 0, MAX_BURNIN)
+        _int_in("thin", self.thin, 1, MAX_THIN)
+        _int_in("seed", self.seed, 0, 2**63 - 1)
+        _int_in("report_every", self.report_every, 1, 1_000_000)
+        _int_in("diag_every", self.diag_every, 1, 1_000_000)
+        _int_in("max_trace_points", self.max_trace_points, 16, MAX_TRACE_POINTS)
+        _int_in("batch_size", self.batch_size, 1, n if n is not None else 10**9)
+        if self.vectorize not in ("auto", "on", "off"):
+            raise ConfigError(f"vectorize={self.vectorize!r} is invalid: use auto, on or off")
+        if self.device not in ("cpu", "cuda", "auto") and not self.device.startswith("cuda:"):
+            raise ConfigError(f"device={self.device!r} is invalid: use auto, cpu, cuda or cuda:N")
+        return self
+
+
+def default_nbeta(n: int) -> float:
+    """nβ = n / log n (β = 1/log n, Watanabe's WBIC temperature) with n the training-set size."""
+    if n < 2:
+        raise ConfigError(f"n={n} is too small for nβ = n/log n: need at least 2 training points")
+    return n / math.log(n)
+
+
+def _is_real(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _positive_float(name: str, value, upper: float) -> None:
+    if not _is_real(value) or not math.isfinite(value) or not 0 < value <= upper:
+        raise ConfigError(f"{name}={value!r} is invalid: must be a number > 0 and <= {upper:g}")
+
+
+def _float_in(name: str, value, low: float, high: float) -> None:
+    if not _is_real(value) or not math.isfinite(value) or not low <= value <= high:
+        raise ConfigError(f"{name}={value!r} is invalid: must be a number in [{low:g}, {high:g}]")
+
+
+def _int_in(name: str, value, low: int, high: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise ConfigError(f"{name}={value!r} is invalid: must be an integer in [{low}, {high}]")
