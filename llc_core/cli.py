@@ -90,9 +90,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _join_negative_values(argv: list[str]) -> list[str]:
+    """`--epsilon -1e-3` -> `--epsilon=-1e-3`: argparse would take -1e-3 for an option and
+    report a missing value instead of the bad number."""
+    out: list[str] = []
+    for arg in argv:
+        if out and out[-1] in HYPER_FLAGS and arg.startswith("-") and arg[1:2].isdigit():
+            out[-1] = f"{out[-1]}={arg}"
+        else:
+            out.append(arg)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
-        args = build_parser().parse_args(argv)
+        argv = sys.argv[1:] if argv is None else argv
+        args = build_parser().parse_args(_join_negative_values(argv))
         return COMMANDS[args.command](args)
     except (LLCInputError, FileNotFoundError) as exc:
         print(f"error: {exc}".splitlines()[0], file=sys.stderr)

@@ -171,7 +171,7 @@ def _trend_flags(state: RunState) -> list[Flag]:
     half = blocks[len(blocks) // 2 :]
     late = float(half.mean())
     noise = float(half.std(ddof=1)) if len(half) > 1 else 0.0
-    early = float(blocks[: max(1, int(SPIKE_EARLY_FRACTION * len(blocks)))].max())
+    early = float(blocks[: max(1, int(SPIKE_EARLY_FRACTION * len(blocks)))].mean())
     if late > 0 and early > SPIKE_RATIO * late and early - late > SIGNIFICANCE_Z * noise:
         flags.append(Flag(
             "init_spike",

@@ -285,6 +285,11 @@ class SGLDRun:
     def alive_all(self):
         return np.ones(self.cfg.chains, dtype=bool)
 
+    @property
+    def chain_weights(self) -> torch.Tensor:
+        """Current flat weights of every chain, (C, d); a copy."""
+        return self.W.detach().clone()
+
     # -- the loop ----------------------------------------------------------------------
     def __iter__(self) -> Iterator[Progress]:
         self._setup()
