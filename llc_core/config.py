@@ -36,7 +36,7 @@ class SGLDConfig:
     device: str = "cpu"
     vectorize: str = "auto"  # "auto" | "on" | "off": vmap over chains or a plain loop
     report_every: int = 20  # steps between progress records
-    diag_every: int = 20  # steps between MALA / distance / drift diagnostics
+    diag_every: int = 20  # steps between MALA / distance / drift diagnostics; 0 = none
     max_trace_points: int = 2000  # per chain, kept by halving the resolution
 
     @property
@@ -70,7 +70,7 @@ class SGLDConfig:
         _int_in("thin", self.thin, 1, MAX_THIN)
         _int_in("seed", self.seed, 0, 2**63 - 1)
         _int_in("report_every", self.report_every, 1, 1_000_000)
-        _int_in("diag_every", self.diag_every, 1, 1_000_000)
+        _int_in("diag_every", self.diag_every, 0, 1_000_000)
         _int_in("max_trace_points", self.max_trace_points, 16, MAX_TRACE_POINTS)
         _int_in("batch_size", self.batch_size, 1, n if n is not None else 10**9)
         if self.vectorize not in ("auto", "on", "off"):

@@ -21,6 +21,7 @@ class ThinnedTrace:
         self._seen = 0
 
     def add(self, step: int, values) -> None:
+        """Offer the point (step, values); `values` may be a function, called only if kept."""
         take = self._seen % self.stride == 0
         self._seen += 1
         if not take:
@@ -30,7 +31,7 @@ class ThinnedTrace:
             if (self._seen - 1) % self.stride:
                 return
         self._steps[self.size] = step
-        self._values[:, self.size] = values
+        self._values[:, self.size] = values() if callable(values) else values
         self.size += 1
 
     def _halve(self) -> None:

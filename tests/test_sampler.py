@@ -37,7 +37,7 @@ def test_one_step_matches_the_update_rule_by_hand(vectorize):
 
     gen = torch.Generator().manual_seed(chain_seeds(123, 1)[0])
     batch = torch.randperm(task.n, generator=gen)[:4]
-    noise = torch.randn(2, generator=gen)
+    noise = torch.empty(2).normal_(generator=gen)
     a, b = 0.7, -0.2
     x, y = task.x[batch, 0].double(), task.y[batch, 0].double()
     resid = a * x + b - y  # L_m = ½·mean(resid²)
