@@ -1,0 +1,241 @@
+"""Checkpoints: weights in safetensors, metadata in a JSON sidecar; loading never unpickles.
+
+`model.safetensors` + `model.json`. Every mismatch — bad JSON, unknown architecture, missing or
+extra tensors, wrong shapes or dtypes, NaN/Inf, a hash that disagrees — raises one
+CheckpointError naming it, before any model is returned: nothing half-loads.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import math
+import os
+import pathlib
+import re
+
+import torch
+from torch import nn
+
+from .config import InputError
+from .data import DATASETS
+from .models import ArchError, build_model, count_params
+
+FORMAT = "llc-lab-checkpoint/1"
+MAX_WEIGHTS_BYTES = 50 * 1024 * 1024  # upload / load limit for one weights file
+MAX_METADATA_BYTES = 256 * 1024
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+CACHE_DIR = ROOT / "cached_models"
+USER_DIR = pathlib.Path(os.environ.get("LLC_USER_MODELS") or ROOT / "user_models")
+MANIFEST = "manifest.json"
+SAFE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
+REQUIRED = {"format": str, "name": str, "arch": dict, "dataset": str, "classes": int, "same_n": bool,
+            "n_train": int, "seed": int, "num_params": int, "sha256": str, "train_accuracy": float,
+            "test_accuracy": float, "train_loss": float, "test_loss": float, "train_config": dict}
+
+
+class CheckpointError(InputError):
+    pass
+
+
+def sidecar(path) -> pathlib.Path:
+    return pathlib.Path(path).with_suffix(".json")
+
+
+def save_checkpoint(out, result, data) -> dict:
+    """Write weights and metadata for a TrainResult (atomically: temp files, then rename)."""
+    from dataclasses import asdict
+
+    from safetensors.torch import save
+
+    out = pathlib.Path(out)
+    if out.suffix != ".safetensors":
+        raise CheckpointError(f"checkpoint path {str(out)!r} must end in .safetensors")
+    if not SAFE_NAME.match(out.stem):
+        raise CheckpointError(f"checkpoint name {out.stem!r} may only use letters, digits, _ . -")
+    state = {k: v.detach().contiguous().clone() for k, v in result.model.state_dict().items()}
+    blob = save(state)
+    meta = {
+        "format": FORMAT, "name": out.stem, "arch": result.spec, "dataset": data.name,
+        "classes": data.classes, "same_n": data.same_n, "n_train": data.n_train,
+        "seed": result.config.seed, "num_params": count_params(result.model),
+        "sha256": hashlib.sha256(blob).hexdigest(),
+        "train_accuracy": result.train_accuracy, "test_accuracy": result.test_accuracy,
+        "train_loss": result.train_loss, "test_loss": result.test_loss,
+        "train_config": asdict(result.config), "train_seconds": result.seconds,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    for path, payload in ((out, blob), (sidecar(out), json.dumps(meta, indent=1).encode())):
+        tmp = path.with_name(path.name + ".partial")
+        tmp.write_bytes(payload)
+        tmp.replace(path)
+    return {**meta, "path": str(out)}
+
+
+def read_metadata(path) -> dict:
+    path = sidecar(path)
+    if not path.is_file():
+        raise CheckpointError(f"metadata {path.name} not found beside the weights: a checkpoint is "
+                              f"NAME.safetensors plus NAME.json")
+    if path.stat().st_size > MAX_METADATA_BYTES:
+        raise CheckpointError(f"metadata {path.name} is {path.stat().st_size:,} bytes; the limit is "
+                              f"{MAX_METADATA_BYTES:,}")
+    return parse_metadata(path.read_bytes(), path.name)
+
+
+def parse_metadata(raw: bytes, label: str = "metadata") -> dict:
+    try:
+        meta = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"{label} is not valid JSON: {exc}") from None
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{label} must be a JSON object, got {type(meta).__name__}")
+    for key, kind in REQUIRED.items():
+        value = meta.get(key)
+        ok = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
+        if kind is float:
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        if not ok:
+            raise CheckpointError(f"{label}: field {key!r} must be a {kind.__name__}, got {value!r:.60}")
+    if meta["format"] != FORMAT:
+        raise CheckpointError(f"{label}: format {meta['format']!r:.60} is not {FORMAT!r}")
+    if not SAFE_NAME.match(meta["name"]):
+        raise CheckpointError(f"{label}: name {meta['name']!r:.60} may only use letters, digits, _ . - "
+                              f"(no paths)")
+    if meta["dataset"] not in DATASETS:
+        raise CheckpointError(f"{label}: dataset {meta['dataset']!r:.60} is unknown: use one of "
+                              f"{', '.join(DATASETS)}")
+    if not 2 <= meta["classes"] <= 10:
+        raise CheckpointError(f"{label}: classes={meta['classes']} must be in [2, 10]")
+    if not re.fullmatch(r"[0-9a-f]{64}", meta["sha256"]):
+        raise CheckpointError(f"{label}: sha256 must be 64 hex digits")
+    return meta
+
+
+def load_weights(blob: bytes, meta: dict, label: str = "weights") -> nn.Module:
+    """Build the model from meta['arch'] and fill it from safetensors bytes, checking everything."""
+    from safetensors.torch import load
+
+    if len(blob) > MAX_WEIGHTS_BYTES:
+        raise CheckpointError(f"{label} is {len(blob):,} bytes; the limit is {MAX_WEIGHTS_BYTES:,}")
+    if hashlib.sha256(blob).hexdigest() != meta["sha256"]:
+        raise CheckpointError(f"{label}: sha256 does not match the metadata (corrupted or swapped file)")
+    try:
+        state = load(blob)
+    except Exception as exc:  # safetensors raises its own error types for malformed files
+        raise CheckpointError(f"{label} is not a valid safetensors file: {exc}") from None
+    try:
+        model = build_model(meta["arch"])
+    except ArchError as exc:
+        raise CheckpointError(f"{label}: {exc}") from None
+    _check_state(model, state, label)
+    if count_params(model) != meta["num_params"]:
+        raise CheckpointError(f"{label}: metadata says {meta['num_params']:,} parameters, the "
+                              f"architecture has {count_params(model):,}")
+    model.load_state_dict(state, strict=True)
+    return model.eval()
+
+
+def _check_state(model: nn.Module, state: dict, label: str) -> None:
+    expected = model.state_dict()
+    missing, extra = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
+    if missing or extra:
+        raise CheckpointError(f"{label}: tensors do not match the architecture (missing {missing[:5]}, "
+                              f"unexpected {extra[:5]})")
+    for key, ref in expected.items():
+        got = state[key]
+        if got.shape != ref.shape:
+            raise CheckpointError(f"{label}: tensor {key!r} has shape {tuple(got.shape)}, the "
+                                  f"architecture needs {tuple(ref.shape)}")
+        if got.dtype != ref.dtype:
+            raise CheckpointError(f"{label}: tensor {key!r} is {got.dtype}, expected {ref.dtype}")
+        if not torch.isfinite(got).all():
+            raise CheckpointError(f"{label}: tensor {key!r} contains NaN or Inf")
+
+
+def load_checkpoint(path) -> tuple[nn.Module, dict]:
+    """(model in eval mode, metadata) from NAME.safetensors + NAME.json, or a legacy .pt."""
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {str(path)!r} not found")
+    meta = read_metadata(path)
+    size = path.stat().st_size
+    if size > MAX_WEIGHTS_BYTES:
+        raise CheckpointError(f"{path.name} is {size:,} bytes; the limit is {MAX_WEIGHTS_BYTES:,}")
+    if path.suffix == ".pt":
+        return _load_legacy(path, meta), {**meta, "path": str(path)}
+    if path.suffix != ".safetensors":
+        raise CheckpointError(f"{path.name}: use a .safetensors file (or a legacy .pt state dict)")
+    return load_weights(path.read_bytes(), meta, path.name), {**meta, "path": str(path)}
+
+
+def _load_legacy(path: pathlib.Path, meta: dict) -> nn.Module:
+    """A .pt state dict, read with weights_only=True: pickled code is refused, never run."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise CheckpointError(f"{path.name} was refused: not a plain tensor state dict "
+                              f"({str(exc).splitlines()[0][:200]})") from None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointError(f"{path.name} must hold a dict of tensors (a state_dict)")
+    try:
+        model = build_model(meta["arch"])
+    except ArchError as exc:
+        raise CheckpointError(f"{path.name}: {exc}") from None
+    _check_state(model, state, path.name)
+    model.load_state_dict(state, strict=True)
+    return model.eval()
+
+
+# -- catalogue -----------------------------------------------------------------------------
+
+def list_checkpoints(*dirs) -> list[dict]:
+    """Metadata (plus 'path') of every readable checkpoint in the cache and user folders."""
+    dirs = dirs or (CACHE_DIR, USER_DIR)
+    rows = []
+    for folder in dirs:
+        for path in sorted(pathlib.Path(folder).glob("*.safetensors")):
+            try:
+                rows.append({**read_metadata(path), "path": str(path)})
+            except CheckpointError:
+                continue  # a broken file is reported when it is opened, not in the listing
+    return rows
+
+
+def write_manifest(folder) -> pathlib.Path:
+    folder = pathlib.Path(folder)
+    entries = [{k: v for k, v in meta.items() if k != "path"} | {"file": pathlib.Path(meta["path"]).name}
+               for meta in list_checkpoints(folder)]
+    path = folder / MANIFEST
+    path.write_text(json.dumps({"format": FORMAT, "checkpoints": entries}, indent=1))
+    return path
+
+
+# -- estimation tasks ----------------------------------------------------------------------
+
+# SGLD defaults for our checkpoints (bench/calibration notes in the README): n = 4000 gives
+# nβ = n/log n ≈ 482; γ = 100 holds chains within the basin, ε = 1e-4 keeps MALA near 0.9.
+CHECKPOINT_SGLD_DEFAULTS = {
+    "mnist1d": dict(epsilon=1e-4, gamma=100.0, chains=4, draws=1000, burnin=200, batch_size=256),
+    "mnist": dict(epsilon=2e-4, gamma=10.0, chains=4, draws=1000, burnin=200, batch_size=256),
+    "fashion-mnist": dict(epsilon=2e-4, gamma=10.0, chains=4, draws=1000, burnin=200, batch_size=256),
+}
+
+
+def task_from(model: nn.Module, meta: dict, data_dir=None):
+    from .data import load_dataset
+    from .task import LLCTask
+
+    data = load_dataset(meta["dataset"], classes=meta["classes"], same_n=meta["same_n"], data_dir=data_dir)
+    if data.n_train != meta["n_train"]:
+        raise CheckpointError(f"{meta['name']}: trained on {meta['n_train']} examples but the rebuilt "
+                              f"dataset has {data.n_train}")
+    return LLCTask(model=model, x=data.x_train, y=data.y_train, loss_fn=nn.functional.cross_entropy,
+                   name=meta["name"], defaults=dict(CHECKPOINT_SGLD_DEFAULTS[meta["dataset"]]), info=meta)
+
+
+def load_task(path, data_dir=None):
+    model, meta = load_checkpoint(path)
+    return task_from(model, meta, data_dir)
