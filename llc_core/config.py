@@ -104,3 +104,23 @@ def _float_in(name: str, value, low: float, high: float) -> None:
 def _int_in(name: str, value, low: int, high: int) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
         raise ConfigError(f"{name}={value!r} is invalid: must be an integer in [{low}, {high}]")
+
+
+def parse_nbeta(text: str, n: int) -> tuple[float | None, str]:
+    """'auto', 'K×auto' / 'Kx' (a multiple of n/log n) or a number → (nβ or None, description).
+
+    None means "auto" (the sampler's default n/log n)."""
+    raw = str(text).strip().lower().replace(" ", "").replace("×", "x").replace("*", "x")
+    auto = default_nbeta(n)
+    if raw in ("", "auto"):
+        return None, f"auto: n/log n = {auto:.4g} (n = {n:,})"
+    try:
+        if raw.endswith("xauto") or raw.endswith("x"):
+            factor = float(raw.removesuffix("auto").removesuffix("x"))
+            _positive_float("nbeta multiplier", factor, upper=1e6)
+            return factor * auto, f"{factor:g} × n/log n = {factor * auto:.4g} (n = {n:,})"
+        value = float(raw)
+    except (ValueError, ConfigError):
+        raise ConfigError(f"nbeta={text!r} is invalid: use auto, a multiple like 2x, or a number > 0") from None
+    _positive_float("nbeta", value, upper=1e12)
+    return value, f"explicit: {value:.4g}"

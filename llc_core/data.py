@@ -94,16 +94,39 @@ def _subset(x, y, classes, n, name):
 
 @functools.lru_cache(maxsize=2)
 def _mnist1d(pool: bool):
+    arrays = _mnist1d_arrays(pool)
+    as_x = lambda a: torch.tensor(a, dtype=torch.float32).unsqueeze(1)  # noqa: E731  (N, 1, 40)
+    as_y = lambda a: torch.tensor(a, dtype=torch.long)  # noqa: E731
+    return as_x(arrays["x"]), as_y(arrays["y"]), as_x(arrays["x_test"]), as_y(arrays["y_test"])
+
+
+def _mnist1d_arrays(pool: bool) -> dict:
+    """Generated once (the pool takes ~9 s), then read back from a .npz in the data dir.
+
+    Generation is deterministic for the fixed seed, so the file is only a cache: a missing
+    or unreadable one is simply made again."""
+    samples = MNIST1D_POOL_SAMPLES if pool else 5000
+    path = default_data_dir() / f"mnist1d_seed{MNIST1D_SEED}_{samples}.npz"
+    keys = ("x", "y", "x_test", "y_test")
+    try:
+        with np.load(path) as f:
+            return {k: f[k] for k in keys}
+    except (OSError, KeyError, ValueError):
+        pass
     from mnist1d.data import get_dataset_args, make_dataset
 
     args = get_dataset_args(as_dict=False)
-    args.seed = MNIST1D_SEED
-    if pool:
-        args.num_samples = MNIST1D_POOL_SAMPLES
+    args.seed, args.num_samples = MNIST1D_SEED, samples
     data = make_dataset(args)
-    as_x = lambda a: torch.tensor(a, dtype=torch.float32).unsqueeze(1)  # noqa: E731  (N, 1, 40)
-    as_y = lambda a: torch.tensor(a, dtype=torch.long)  # noqa: E731
-    return as_x(data["x"]), as_y(data["y"]), as_x(data["x_test"]), as_y(data["y_test"])
+    arrays = {k: np.asarray(data[k]) for k in keys}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".partial.npz")
+        np.savez(tmp, **arrays)
+        tmp.replace(path)
+    except OSError:
+        pass  # a read-only data dir only costs regeneration next time
+    return arrays
 
 
 def _idx_dataset(name, data_dir, allow_download):

@@ -50,6 +50,8 @@ class Progress:
     alive: np.ndarray  # (C,) bool
     mala: np.ndarray  # (C,) running mean MALA acceptance
     distance: np.ndarray  # (C,) latest ‖w − w*‖
+    drift_norm: np.ndarray  # (C,) latest ‖(ε/2)·∇U‖ of one step
+    noise_norm: np.ndarray  # (C,) latest ‖σ√ε·ξ‖ of one step
     flags: list
     status: str
 
@@ -424,6 +426,7 @@ class SGLDRun:
             window_steps=np.asarray(window_steps), window_losses=np.stack(window_losses, axis=1),
             lambda_chain=lam_chain, lambda_hat=lam, lambda_std=std, chains_used=used,
             alive=self.alive.copy(), mala=self._mala(), distance=self.distance.copy(),
+            drift_norm=self.drift_norm.copy(), noise_norm=self.noise_norm.copy(),
             flags=flags, status=dg.status_of(flags),
         )
 

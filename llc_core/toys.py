@@ -95,8 +95,10 @@ def crossing_task(powers: list[int], n: int | None = None, seed: int = 0) -> LLC
         model=NormalCrossing(powers), x=x, y=y, loss_fn=half_mse,
         name=f"crossing:{','.join(map(str, powers))}", true_lambda=lam, target_lambda=target,
         # Many short-overhead chains: one vmapped step moves 32 chains for little more than 8.
-        defaults=dict(epsilon=epsilon, gamma=1.0, chains=32, draws=2000, burnin=1000, thin=5,
-                      batch_size=min(n, 1000)),
+        # Several parameters: flat directions along the axes relax on the prior's scale
+        # (~1/(εγ) steps), so those toys run twice as long.
+        defaults=dict(epsilon=epsilon, gamma=1.0, chains=32, draws=2000 if len(powers) == 1 else 4000,
+                      burnin=1000, thin=5, batch_size=min(n, 1000)),
         info=dict(multiplicity=mult, finite_n_bias=-(mult - 1) / math.log(nbeta),
                   kind="crossing", powers=powers),
     )
@@ -218,4 +220,14 @@ def parse_toy(spec: str, n: int | None = None) -> LLCTask:
         widths = [int(h) for h in m.group(1).split(",")]
         kwargs = {"n": n} if n else {}
         return dln_task(widths, int(m.group(2)), **kwargs)
+    raise ToySpecError(f"unknown toy spec {spec!r}; {SPEC_HELP}")
+
+
+def toy_true_lambda(spec: str) -> float:
+    """λ of a toy spec without building its data."""
+    spec = spec.strip().replace(" ", "")
+    if m := _CROSSING.match(spec):
+        return crossing_lambda([int(p) for p in m.group(1).split(",")])[0]
+    if m := _DLN.match(spec):
+        return aoyagi_lambda([int(h) for h in m.group(1).split(",")], int(m.group(2)))
     raise ToySpecError(f"unknown toy spec {spec!r}; {SPEC_HELP}")

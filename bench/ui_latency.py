@@ -1,0 +1,106 @@
+"""Dashboard feel: Run → first plotted point, Stop → stopped, and sampler throughput with
+the page streaming vs the bare API, all in one run on this machine.
+
+It starts `streamlit run app.py` on 127.0.0.1, drives it with Playwright on Debian's Chromium,
+and reads the page's own chain-steps/s for a finished run of the default model; the API runs
+the same configuration in this process between browser rounds.
+
+    .venv/bin/python bench/ui_latency.py
+"""
+
+import pathlib
+import re
+import statistics
+import sys
+import time
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
+from playwright.sync_api import expect, sync_playwright  # noqa: E402
+
+from llc_core import SGLDConfig, estimate_llc  # noqa: E402
+from llc_core.checkpoints import CACHE_DIR, load_task  # noqa: E402
+from tests.test_browser import ARGS, CHROMIUM, free_port  # noqa: E402
+
+ROUNDS = 3
+DRAWS = 1500
+
+
+def start_server():
+    import os
+    import subprocess
+    import urllib.request
+
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+                             "--server.address", "127.0.0.1", "--server.headless", "true"],
+                            cwd=pathlib.Path(__file__).resolve().parent.parent,
+                            env={**os.environ, "LLC_NO_DOWNLOAD": "1"},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(120):
+        try:
+            urllib.request.urlopen(f"{url}/_stcore/health", timeout=2)
+            return proc, url
+        except OSError:
+            time.sleep(0.5)
+    raise RuntimeError("streamlit did not start")
+
+
+def browser_round(page, url):
+    page.goto(f"{url}/?draws={DRAWS}")
+    run = page.locator(".st-key-run button")
+    expect(run).to_be_enabled(timeout=120_000)
+    time.sleep(1.0)
+    t0 = time.perf_counter()
+    run.click()
+    page.wait_for_selector(".js-plotly-plot .scatterlayer .trace path", timeout=60_000)
+    first_point = time.perf_counter() - t0
+    expect(page.get_by_text("Status:")).to_contain_text("finished", timeout=600_000)
+    caption = page.get_by_text(re.compile("chain-steps/s")).first.inner_text()
+    rate = float(re.search(r"([\d,]+) chain-steps/s", caption).group(1).replace(",", ""))
+    # Stop latency on a long run
+    page.goto(f"{url}/?draws=20000")
+    expect(run).to_be_enabled(timeout=120_000)
+    run.click()
+    page.wait_for_selector(".js-plotly-plot .scatterlayer .trace path", timeout=60_000)
+    t1 = time.perf_counter()
+    page.locator(".st-key-stop button").click()
+    expect(page.get_by_text("Status:")).to_contain_text("stopped", timeout=30_000)
+    stop = time.perf_counter() - t1
+    return first_point, rate, stop
+
+
+def api_rate(task):
+    res = estimate_llc(task, SGLDConfig(**{**task.defaults, "draws": DRAWS}))
+    return res.steps_per_second
+
+
+def main():
+    task = load_task(CACHE_DIR / "mnist1d_cnn_k10_s0.safetensors")
+    proc, url = start_server()
+    firsts, ui_rates, stops, api_rates = [], [], [], []
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            for _ in range(ROUNDS):
+                first, rate, stop = browser_round(page, url)
+                firsts.append(first), ui_rates.append(rate), stops.append(stop)
+                api_rates.append(api_rate(task))
+            browser.close()
+    finally:
+        proc.terminate()
+    med = statistics.median
+    print(f"Default model (MNIST-1D CNN K=10, 16,618 params), its default SGLD settings, {DRAWS} draws; "
+          f"median of {ROUNDS} rounds\n")
+    print("| measure | value | target |")
+    print("|---|---|---|")
+    print(f"| Run → first plotted point (browser) | {med(firsts):.2f} s | ≤ 1 s |")
+    print(f"| Stop → page shows 'stopped' (browser) | {med(stops):.2f} s | ≤ 1 s |")
+    print(f"| throughput, API (no UI) | {med(api_rates):,.0f} chain-steps/s | |")
+    print(f"| throughput, dashboard streaming | {med(ui_rates):,.0f} chain-steps/s | |")
+    print(f"| slowdown API / dashboard | **{med(api_rates) / med(ui_rates):.2f}** | ≤ 1.10 |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,154 @@
+"""Streamlit glue shared by the pages: the session's background jobs, cached models, the model
+picker and the hyperparameter controls. UI only: the work lives in llc_core."""
+
+from __future__ import annotations
+
+import math
+import pathlib
+
+import streamlit as st
+
+from llc_core.checkpoints import (MAX_WEIGHTS_BYTES, CheckpointError, list_checkpoints, load_weights,
+                                  parse_metadata, task_from)
+from llc_core.checkpoints import load_task as _load_task
+from llc_core.config import MAX_DRAWS, InputError, SGLDConfig, parse_nbeta
+from llc_core.jobs import JobSlot
+from llc_core.toys import parse_toy, toy_true_lambda
+
+DEFAULT_MODEL = "mnist1d_cnn_k10_s0"
+TOYS = ["crossing:1", "crossing:2", "crossing:3", "crossing:1,2", "crossing:1,1", "dln:4,3,4:r1",
+        "dln:5,5,5:r0", "dln:10,5,10:r2"]
+UPLOAD = "upload"
+# UI caps (a crafted URL cannot exceed them; the library's own caps are wider)
+UI_MAX_CHAINS = 32
+UI_MAX_DRAWS = 20_000
+UI_MAX_BURNIN = 20_000
+EPS_GRID = [round(m * 10.0**e, 12) for e in range(-7, -1) for m in (1, 1.5, 2, 3, 5, 7)] + [0.1]
+GAMMA_GRID = [0.0] + [round(m * 10.0**e, 6) for e in range(-1, 4) for m in (1, 2, 5)] + [1e4]
+BATCH_GRID = [16, 32, 64, 128, 256, 512, 1000, 1024, 2048, 4096]
+HYPER_KEYS = ("epsilon", "gamma", "nbeta", "chains", "draws", "burnin", "thin", "batch_size",
+              "noise_scale", "seed")
+
+
+@st.cache_resource(scope="session", on_release=lambda slot: slot.close(), show_spinner=False)
+def session_jobs() -> JobSlot:
+    """This browser session's background jobs; stopped when the tab closes."""
+    return JobSlot()
+
+
+@st.cache_resource(show_spinner="Loading model and its training data…", max_entries=16)
+def cached_task(choice: str):
+    """The LLCTask for a model choice (shared read-only; every run copies the weights)."""
+    if choice.startswith("toy:"):
+        return parse_toy(choice[4:])
+    path = next((m["path"] for m in list_checkpoints() if m["name"] == choice), None)
+    if path is None:
+        raise CheckpointError(f"model {choice!r} is not in cached_models/ or user_models/")
+    return _load_task(path)
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def model_catalogue() -> dict[str, str]:
+    """choice -> label, checkpoints first (grouped by dataset, architecture, classes, seed)."""
+    rows = sorted(list_checkpoints(), key=lambda m: (m["dataset"], m["arch"]["kind"], m["classes"], m["seed"]))
+    labels = {}
+    for m in rows:
+        kind = {"mlp": "MLP", "cnn1d": "CNN", "cnn2d": "CNN"}.get(m["arch"]["kind"], m["arch"]["kind"])
+        labels[m["name"]] = (f"{m['dataset'].upper()} · {kind} · K={m['classes']} · seed {m['seed']} "
+                             f"— test {m['test_accuracy']:.1%}, {m['num_params']:,} params")
+    for spec in TOYS:
+        kind = "normal crossing" if spec.startswith("crossing") else "deep linear net"
+        labels[f"toy:{spec}"] = f"Known-λ toy · {kind} {spec.split(':', 1)[1]} (λ = {toy_true_lambda(spec):.4g})"
+    labels[UPLOAD] = "Upload a checkpoint (.safetensors + .json)…"
+    return labels
+
+
+def snap(value: float, grid: list[float]) -> float:
+    """Nearest grid value, in log space (0 only matches 0)."""
+    if value <= 0:
+        return grid[0]
+    positive = [g for g in grid if g > 0]
+    return min(positive, key=lambda g: abs(math.log(g) - math.log(value)))
+
+
+def defaults_for(task) -> dict:
+    base = SGLDConfig(**task.defaults)
+    return {
+        "epsilon": snap(base.epsilon, EPS_GRID), "gamma": snap(base.gamma, GAMMA_GRID),
+        "nbeta": "auto", "chains": min(base.chains, UI_MAX_CHAINS), "draws": base.draws,
+        "burnin": base.burnin, "thin": base.thin,
+        "batch_size": snap(min(base.batch_size, task.n), [b for b in BATCH_GRID if b <= task.n] or [task.n]),
+        "noise_scale": 1.0, "seed": 0,
+    }
+
+
+def apply_defaults(task) -> None:
+    for key, value in defaults_for(task).items():
+        st.session_state[key] = value
+
+
+def init_defaults(task) -> None:
+    """First visit: fill controls from the model's defaults unless the URL already set them."""
+    for key, value in defaults_for(task).items():
+        if key not in st.session_state and key not in st.query_params:
+            st.session_state[key] = value
+
+
+def uploaded_task(files):
+    """An LLCTask from an uploaded .safetensors + .json pair; InputError on anything wrong."""
+    by_suffix = {pathlib.Path(f.name).suffix: f for f in files or []}
+    if set(by_suffix) != {".safetensors", ".json"} or len(files) != 2:
+        names = ", ".join(f.name for f in files or []) or "nothing"
+        raise CheckpointError(f"upload exactly one .safetensors and one .json file (got {names})")
+    weights, meta_file = by_suffix[".safetensors"], by_suffix[".json"]
+    if weights.size > MAX_WEIGHTS_BYTES:
+        raise CheckpointError(f"{weights.name} is {weights.size:,} bytes; the upload limit is "
+                              f"{MAX_WEIGHTS_BYTES:,}")
+    meta = parse_metadata(meta_file.getvalue(), meta_file.name)
+    model = load_weights(weights.getvalue(), meta, weights.name)
+    return task_from(model, meta)
+
+
+def hyperparameter_controls(task, disabled: bool = False) -> tuple[SGLDConfig | None, str]:
+    """The sidebar controls (widget keys of DESIGN.md §5, bound to the URL).
+
+    Returns (config or None if invalid, description of nβ)."""
+    bind = "query-params"
+    st.select_slider("Step size ε", EPS_GRID, key="epsilon", format_func=lambda v: f"{v:.1e}",
+                     help="SGLD step size. Too large → divergence; too small → chains barely move.",
+                     disabled=disabled, bind=bind)
+    st.select_slider("Localization γ", GAMMA_GRID, key="gamma", format_func=lambda v: f"{v:g}",
+                     help="Pull towards w*. Larger γ keeps chains near w* (guards against negative λ̂).",
+                     disabled=disabled, bind=bind)
+    st.text_input("Inverse temperature nβ", key="nbeta", disabled=disabled, bind=bind,
+                  help="auto = n/log n; '2x' = twice that; or a number.")
+    try:
+        nbeta, nbeta_text = parse_nbeta(st.session_state.get("nbeta", "auto"), task.n)
+        st.caption(f"nβ {nbeta_text}")
+    except InputError as exc:
+        st.error(str(exc))
+        return None, ""
+    st.slider("Chains", 1, UI_MAX_CHAINS, key="chains", disabled=disabled, bind=bind)
+    st.number_input("Draws per chain", 10, min(UI_MAX_DRAWS, MAX_DRAWS), step=100, key="draws",
+                    disabled=disabled, bind=bind)
+    st.number_input("Burn-in steps", 0, UI_MAX_BURNIN, step=100, key="burnin", disabled=disabled, bind=bind)
+    batches = [b for b in BATCH_GRID if b <= task.n] or [task.n]
+    if st.session_state.get("batch_size") not in batches:
+        st.session_state["batch_size"] = snap(st.session_state.get("batch_size") or 256, batches)
+    st.select_slider("Batch size", batches, key="batch_size", disabled=disabled, bind=bind)
+    with st.expander("Advanced"):
+        st.number_input("Steps between draws", 1, 100, key="thin", disabled=disabled, bind=bind)
+        st.number_input("Noise scale σ (1 = valid posterior)", 0.0, 10.0, step=0.1, key="noise_scale",
+                        disabled=disabled, bind=bind)
+        st.number_input("Seed", 0, 2**31 - 1, key="seed", disabled=disabled, bind=bind)
+    values = {k: st.session_state[k] for k in HYPER_KEYS if k != "nbeta"}
+    try:
+        config = SGLDConfig(**{**task.defaults, **values, "nbeta": nbeta,
+                               "chains": int(values["chains"]), "draws": int(values["draws"]),
+                               "burnin": int(values["burnin"]), "thin": int(values["thin"]),
+                               "seed": int(values["seed"]), "noise_scale": float(values["noise_scale"]),
+                               "batch_size": int(values["batch_size"])}).validate(task.n)
+    except InputError as exc:
+        st.error(str(exc))
+        return None, nbeta_text
+    return config, nbeta_text
