@@ -21,8 +21,8 @@ from llc_core import SGLDConfig, estimate_llc  # noqa: E402
 from llc_core.checkpoints import CACHE_DIR, load_task  # noqa: E402
 from tests.test_browser import ARGS, CHROMIUM, free_port  # noqa: E402
 
-ROUNDS = 3
-DRAWS = 1500
+ROUNDS = 2
+DRAWS = 500
 
 
 def start_server():
