@@ -1,6 +1,11 @@
 """LLC Lab: calibrate the SGLD estimator of the local learning coefficient, visually."""
 
 import streamlit as st
+import torch
+
+# One intra-op thread per run: runs from several sessions then share the cores instead of
+# oversubscribing them (spinning OpenMP workers made a contended run 3-10× slower).
+torch.set_num_threads(1)
 
 st.set_page_config(page_title="LLC Lab", page_icon="λ", layout="wide")
 navigation = st.navigation([

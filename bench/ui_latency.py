@@ -59,7 +59,7 @@ def browser_round(page, url):
     caption = page.get_by_text(re.compile("chain-steps/s")).first.inner_text()
     rate = float(re.search(r"([\d,]+) chain-steps/s", caption).group(1).replace(",", ""))
     # Stop latency on a long run
-    page.goto(f"{url}/?draws=20000")
+    page.goto(f"{url}/?draws=20000&burnin=20")
     expect(run).to_be_enabled(timeout=120_000)
     run.click()
     page.wait_for_selector(".js-plotly-plot .scatterlayer .trace path", timeout=60_000)

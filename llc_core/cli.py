@@ -187,9 +187,11 @@ def cmd_models(args) -> int:
     if not rows:
         print("no checkpoints found")
         return 0
-    print(f"{'path':52} {'dataset':8} {'arch':4} {'K':>2} {'seed':>4} {'params':>8} {'test acc':>8}")
+    import os
+
+    print(f"{'path':44} {'dataset':8} {'arch':5} {'K':>2} {'seed':>4} {'params':>8} {'test acc':>8}")
     for meta in rows:
-        print(f"{meta['path']:52} {meta['dataset']:8} {meta['arch']['kind']:4} {meta['classes']:>2} "
+        print(f"{os.path.relpath(meta['path']):44} {meta['dataset']:8} {meta['arch']['kind']:5} {meta['classes']:>2} "
               f"{meta['seed']:>4} {meta['num_params']:>8,} {meta['test_accuracy']:>8.3f}")
     return 0
 

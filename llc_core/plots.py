@@ -29,11 +29,35 @@ def _layout(fig: go.Figure, title: str, x: str, y: str, height: int = 340, total
     return fig
 
 
+# Shapes are added as raw layout dicts: plotly's add_hline / add_vrect cost ~50-120 ms each,
+# which a live page re-pays on every poll.
+def _vband(fig, x0, x1, color, opacity, label=None, xref="x", yref="y domain"):
+    fig.add_shape(type="rect", x0=x0, x1=x1, y0=0, y1=1, xref=xref, yref=yref, fillcolor=color,
+                  opacity=opacity, line_width=0, layer="below")
+    if label:
+        fig.add_annotation(x=x0, y=1, xref=xref, yref=yref, text=label, showarrow=False, xanchor="left",
+                           yanchor="top", font=dict(size=11, color="#666"))
+
+
+def _hline(fig, y, color, dash, label=None, width=1, anchor="top"):
+    fig.add_shape(type="line", x0=0, x1=1, y0=y, y1=y, xref="x domain", yref="y",
+                  line=dict(color=color, width=width, dash=dash))
+    if label:
+        fig.add_annotation(x=1, y=y, xref="x domain", yref="y", text=label, showarrow=False, xanchor="right",
+                           yanchor="bottom" if anchor == "top" else "top", font=dict(size=11, color=color))
+
+
+def _hband(fig, y0, y1, color, opacity, label=None):
+    fig.add_shape(type="rect", x0=0, x1=1, y0=y0, y1=y1, xref="x domain", yref="y", fillcolor=color,
+                  opacity=opacity, line_width=0, layer="below")
+    if label:
+        fig.add_annotation(x=0, y=y0, xref="x domain", yref="y", text=label, showarrow=False, xanchor="left",
+                           yanchor="bottom", font=dict(size=11, color=color))
+
+
 def _burnin_band(fig: go.Figure, burnin: int) -> None:
     if burnin > 0:
-        fig.add_vrect(x0=0, x1=burnin, fillcolor="#999999", opacity=0.12, line_width=0,
-                      annotation_text="burn-in", annotation_position="top left",
-                      annotation_font_size=11)
+        _vband(fig, 0, burnin, "#999999", 0.12, "burn-in")
 
 
 def loss_figure(steps, loss, burnin: int, diverged: dict | None = None, total_steps=None) -> go.Figure:
@@ -45,12 +69,13 @@ def loss_figure(steps, loss, burnin: int, diverged: dict | None = None, total_st
                                  line=dict(width=1, color=chain_color(c)), legendgroup=str(c)))
     finite = loss[np.isfinite(loss)]
     if finite.size and finite.min() < 0:
-        fig.add_hrect(y0=float(finite.min()) * 1.05, y1=0, fillcolor="#d62728", opacity=0.08, line_width=0,
-                      annotation_text="below L_n(w*)", annotation_position="bottom right")
-    fig.add_hline(y=0, line=dict(color="#444", width=1, dash="dot"))
+        _hband(fig, float(finite.min()) * 1.05, 0, "#d62728", 0.08, "below L_n(w*)")
+    _hline(fig, 0, "#444", "dot")
     for c, step in (diverged or {}).items():
-        fig.add_vline(x=step, line=dict(color=chain_color(c), width=2, dash="dash"),
-                      annotation_text=f"chain {c} diverged", annotation_font_color="#d62728")
+        fig.add_shape(type="line", x0=step, x1=step, y0=0, y1=1, xref="x", yref="y domain",
+                      line=dict(color=chain_color(c), width=2, dash="dash"))
+        fig.add_annotation(x=step, y=1, xref="x", yref="y domain", text=f"chain {c} diverged",
+                           showarrow=False, font=dict(color="#d62728", size=11))
     return _layout(fig, "Loss trace per chain", "SGLD step", "L_m(w_t) − L_n(w*)", total_steps=total_steps)
 
 
@@ -65,16 +90,13 @@ def lambda_figure(steps, lam, pooled, burnin: int, true_lambda=None, target=None
     fig.add_trace(go.Scatter(x=steps, y=pooled, mode="lines", name="pooled λ̂",
                              line=dict(width=3, color=POOLED)))
     if true_lambda is not None:
-        fig.add_hline(y=true_lambda, line=dict(color="#2ca02c", width=2, dash="dash"),
-                      annotation_text=f"true λ = {true_lambda:.4g}", annotation_position="top right")
+        _hline(fig, true_lambda, "#2ca02c", "dash", f"true λ = {true_lambda:.4g}", width=2)
     if target is not None:
-        fig.add_hline(y=target, line=dict(color="#9467bd", width=2, dash="dot"),
-                      annotation_text=f"finite-n target = {target:.4g}", annotation_position="bottom right")
+        _hline(fig, target, "#9467bd", "dot", f"finite-n target = {target:.4g}", width=2, anchor="bottom")
     finite = pooled[np.isfinite(pooled)] if len(pooled) else np.array([])
     if finite.size and finite.min() < 0:
-        fig.add_hrect(y0=float(np.nanmin(lam)) if np.isfinite(lam).any() else -1, y1=0,
-                      fillcolor="#d62728", opacity=0.08, line_width=0,
-                      annotation_text="negative λ̂", annotation_position="bottom left")
+        low = float(np.nanmin(lam)) if np.isfinite(lam).any() else -1.0
+        _hband(fig, low, 0, "#d62728", 0.08, "negative λ̂")
     return _layout(fig, "Running λ̂ (per chain and pooled)", "SGLD step", "λ̂", total_steps=total_steps)
 
 
@@ -96,11 +118,12 @@ def diagnostics_figure(steps, diag, burnin: int, total_steps=None) -> go.Figure:
                                  line=dict(color=color, width=1)), row=3, col=1)
         fig.add_trace(go.Scatter(x=steps, y=noise[c], mode="lines", legendgroup=group, showlegend=False,
                                  line=dict(color=color, width=1, dash="dot")), row=3, col=1)
-    fig.add_hrect(y0=0.85, y1=0.95, fillcolor="#2ca02c", opacity=0.1, line_width=0, row=1, col=1)
+    fig.add_shape(type="rect", x0=0, x1=1, y0=0.85, y1=0.95, xref="x domain", yref="y", fillcolor="#2ca02c",
+                  opacity=0.1, line_width=0, layer="below")
     fig.update_yaxes(range=[0, 1.02], row=1, col=1)
     fig.update_yaxes(type="log", row=3, col=1)
     if burnin > 0:
-        for row in (1, 2, 3):
-            fig.add_vrect(x0=0, x1=burnin, fillcolor="#999999", opacity=0.12, line_width=0, row=row, col=1)
+        for axis in ("", "2", "3"):
+            _vband(fig, 0, burnin, "#999999", 0.12, xref=f"x{axis}", yref=f"y{axis} domain")
     fig.update_xaxes(title_text="SGLD step", row=3, col=1)
     return _layout(fig, "Diagnostics", "", "", height=640, total_steps=total_steps)

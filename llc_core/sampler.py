@@ -279,15 +279,12 @@ class SGLDRun:
             try:
                 grad = VmapGrad(model, flat, self.task.loss_fn)
                 idx = torch.zeros((cfg.chains, 1), dtype=torch.long, device=self.device)
-                grad(self.W, self.x[idx], self.y[idx], self.alive_all())
+                grad(self.W, self.x[idx], self.y[idx], np.ones(cfg.chains, dtype=bool))
                 return grad
             except Exception as exc:  # models vmap cannot trace fall back to the plain loop
                 if cfg.vectorize == "on":
                     raise ConfigError(f"vectorize='on' failed for this model: {exc}") from exc
         return LoopGrad(model, flat, self.W, self.task.loss_fn)
-
-    def alive_all(self):
-        return np.ones(self.cfg.chains, dtype=bool)
 
     @property
     def chain_weights(self) -> torch.Tensor:

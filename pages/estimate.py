@@ -12,6 +12,7 @@ from llc_core.plots import diagnostics_figure, lambda_figure, loss_figure
 from pages.common import (DEFAULT_MODEL, UPLOAD, apply_defaults, cached_task, hyperparameter_controls,
                           init_defaults, model_catalogue, session_jobs, uploaded_task)
 
+PLOTS = ["Loss traces", "Running λ̂", "Diagnostics"]
 STATUS_STYLE = {"ok": "green", "warning": "orange", "negative": "red", "diverged": "red"}
 
 st.title("Estimate λ̂")
@@ -109,7 +110,7 @@ def downloads(result, info):
                       "application/json", use_container_width=True)
 
 
-@st.fragment(run_every=0.5 if running else None)
+@st.fragment(run_every=0.7 if running else None)
 def live_view():
     state, progress, result, error = job.peek()
     info = st.session_state.get("estimate_info", {})
@@ -140,17 +141,19 @@ def live_view():
             f" · exact finite-n target nβ·E[K] = {target:.4g} (the gap to λ is the estimator's own "
             f"finite-n bias, not sampler error)" if target is not None else ""))
     show_flags(final.warnings if final else progress.flags)
-    tabs = st.tabs(["Loss traces", "Running λ̂", "Diagnostics"])
-    with tabs[0]:
-        st.plotly_chart(loss_figure(view["loss_steps"], view["loss"], view["burnin"], view["diverged_steps"],
-                                    view["total_steps"]), key="loss_chart")
-    with tabs[1]:
-        st.plotly_chart(lambda_figure(view["lam_steps"], view["lam"], view["pooled"], view["burnin"],
-                                      info.get("true_lambda"), info.get("target"), view["total_steps"]),
-                        key="lambda_chart")
-    with tabs[2]:
-        st.plotly_chart(diagnostics_figure(view["diag_steps"], view["diag"], view["burnin"], view["total_steps"]),
-                        key="diag_chart")
+    # One figure per poll: building a Plotly figure holds the GIL for ~50 ms, time the
+    # sampler thread would otherwise lose on every refresh.
+    shown = st.segmented_control("Plot", PLOTS, key="plot_view", default=PLOTS[0],
+                                 label_visibility="collapsed") or PLOTS[0]
+    if shown == PLOTS[0]:
+        fig = loss_figure(view["loss_steps"], view["loss"], view["burnin"], view["diverged_steps"],
+                          view["total_steps"])
+    elif shown == PLOTS[1]:
+        fig = lambda_figure(view["lam_steps"], view["lam"], view["pooled"], view["burnin"],
+                            info.get("true_lambda"), info.get("target"), view["total_steps"])
+    else:
+        fig = diagnostics_figure(view["diag_steps"], view["diag"], view["burnin"], view["total_steps"])
+    st.plotly_chart(fig, key="live_chart")
     if final is not None:
         st.caption(f"{final.steps_per_second:,.0f} chain-steps/s · {final.wall_seconds:.1f} s · "
                    f"{final.path} path · nβ {info.get('nbeta_text', '')}")

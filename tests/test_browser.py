@@ -64,7 +64,7 @@ def page(server):
 
 
 def test_run_live_stop_and_page_still_responds(server, page):
-    page.goto(f"{server}/?draws=20000")
+    page.goto(f"{server}/?draws=20000&burnin=20")
     run = page.locator(".st-key-run button")
     expect(run).to_be_enabled(timeout=90_000)
     page.screenshot(path=ARTIFACTS / "estimate_idle.png", full_page=True)
@@ -79,7 +79,7 @@ def test_run_live_stop_and_page_still_responds(server, page):
     expect(page.get_by_text("Status:")).to_contain_text("stopped (partial result)", timeout=15_000)
     page.screenshot(path=ARTIFACTS / "estimate_stopped.png", full_page=True)
     # the page still responds: switch tabs and start a new short run
-    page.get_by_role("tab", name="Diagnostics").click()
+    page.get_by_role("button", name="Diagnostics").click()
     expect(page.locator(".js-plotly-plot").first).to_be_visible()
     expect(run).to_be_enabled(timeout=10_000)
     page.goto(f"{server}/?model=toy:crossing:1&chains=2&draws=200&burnin=0")
