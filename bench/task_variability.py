@@ -33,18 +33,22 @@ def main():
     args = parser.parse_args()
     results = {}  # (arch, K) -> [λ̂ per seed]
     statuses = {}
+    settings = {}  # arch -> the SGLD settings its checkpoints ran with
     for meta in sorted(list_checkpoints(CACHE_DIR), key=lambda m: (m["arch"]["kind"], m["classes"], m["seed"])):
         task = load_task(meta["path"])
         cfg = SGLDConfig(**{**task.defaults, **({"draws": args.draws} if args.draws else {})})
         res = estimate_llc(task, cfg)
         key = (ARCH_NAMES[meta["arch"]["kind"]], meta["classes"])
+        settings[key[0]] = cfg
         results.setdefault(key, []).append(res.lambda_hat)
         statuses.setdefault(key, []).append(res.status)
         print(f"  {meta['name']}: λ̂ = {res.lambda_hat:.2f} ± {res.lambda_hat_std:.2f} ({res.status}), "
               f"test acc {meta['test_accuracy']:.3f}", file=sys.stderr, flush=True)
-    cfg = SGLDConfig(**task.defaults)
-    print(f"MNIST-1D, n = 4000 for every K, nβ = n/log n; SGLD ε={cfg.epsilon:g}, γ={cfg.gamma:g}, "
-          f"{cfg.chains} chains × {args.draws or cfg.draws} draws (+{cfg.burnin} burn-in), batch {cfg.batch_size}\n")
+    print("MNIST-1D, n = 4000 for every K, nβ = n/log n; SGLD per architecture:")
+    for arch, cfg in sorted(settings.items()):
+        print(f"- {arch}: ε={cfg.epsilon:g}, γ={cfg.gamma:g}, {cfg.chains} chains × {cfg.draws} draws "
+              f"(+{cfg.burnin} burn-in), batch {cfg.batch_size}")
+    print()
     archs = sorted({a for a, _ in results})
     print("| K | " + " | ".join(f"{a} λ̂ (mean ± std over seeds)" for a in archs) + " |")
     print("|---|" + "---|" * len(archs))

@@ -76,6 +76,9 @@ def api_rate(task):
 
 
 def main():
+    import torch
+
+    torch.set_num_threads(1)  # as app.py does, so both sides run with the same threads
     task = load_task(CACHE_DIR / "mnist1d_cnn_k10_s0.safetensors")
     proc, url = start_server()
     firsts, ui_rates, stops, api_rates = [], [], [], []

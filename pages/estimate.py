@@ -110,7 +110,7 @@ def downloads(result, info):
                       "application/json", use_container_width=True)
 
 
-@st.fragment(run_every=0.7 if running else None)
+@st.fragment(run_every=1.0 if running else None)
 def live_view():
     state, progress, result, error = job.peek()
     info = st.session_state.get("estimate_info", {})
