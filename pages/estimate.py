@@ -22,7 +22,9 @@ running = job is not None and job.running
 catalogue = model_catalogue()
 choices = list(catalogue)
 if st.session_state.get("model") not in choices:
-    st.session_state["model"] = DEFAULT_MODEL if DEFAULT_MODEL in choices else choices[0]
+    url_model = st.query_params.get("model")  # a shared link's model wins over the default
+    st.session_state["model"] = url_model if url_model in choices else (
+        DEFAULT_MODEL if DEFAULT_MODEL in choices else choices[0])
 
 
 def on_model_change():
@@ -37,7 +39,7 @@ def on_model_change():
 with st.sidebar:
     st.selectbox("Model", choices, key="model", format_func=catalogue.get, on_change=on_model_change,
                  disabled=running, bind="query-params")
-    choice = st.session_state["model"]
+    choice = st.session_state.get("model", DEFAULT_MODEL)
     task = None
     try:
         if choice == UPLOAD:

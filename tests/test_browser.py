@@ -79,11 +79,12 @@ def test_run_live_stop_and_page_still_responds(server, page):
     expect(page.get_by_text("Status:")).to_contain_text("stopped (partial result)", timeout=15_000)
     page.screenshot(path=ARTIFACTS / "estimate_stopped.png", full_page=True)
     # the page still responds: switch tabs and start a new short run
-    page.get_by_role("button", name="Diagnostics").click()
+    page.get_by_text("Diagnostics", exact=True).first.click()
     expect(page.locator(".js-plotly-plot").first).to_be_visible()
     expect(run).to_be_enabled(timeout=10_000)
     page.goto(f"{server}/?model=toy:crossing:1&chains=2&draws=200&burnin=0")
     expect(run).to_be_enabled(timeout=60_000)
     run.click()
     expect(page.get_by_text("Status:")).to_contain_text("finished", timeout=120_000)
+    expect(page.get_by_text("True λ = 0.5")).to_be_visible()  # the URL chose the toy
     page.screenshot(path=ARTIFACTS / "estimate_toy_finished.png", full_page=True)
