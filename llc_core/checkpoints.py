@@ -126,6 +126,11 @@ def load_weights(blob: bytes, meta: dict, label: str = "weights") -> nn.Module:
         state = load(blob)
     except Exception as exc:  # safetensors raises its own error types for malformed files
         raise CheckpointError(f"{label} is not a valid safetensors file: {exc}") from None
+    return _model_from_state(meta, state, label)
+
+
+def _model_from_state(meta: dict, state: dict, label: str) -> nn.Module:
+    """Build meta['arch'] and fill it, after checking the tensors and the parameter count."""
     try:
         model = build_model(meta["arch"])
     except ArchError as exc:
@@ -180,13 +185,7 @@ def _load_legacy(path: pathlib.Path, meta: dict) -> nn.Module:
                               f"({str(exc).splitlines()[0][:200]})") from None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise CheckpointError(f"{path.name} must hold a dict of tensors (a state_dict)")
-    try:
-        model = build_model(meta["arch"])
-    except ArchError as exc:
-        raise CheckpointError(f"{path.name}: {exc}") from None
-    _check_state(model, state, path.name)
-    model.load_state_dict(state, strict=True)
-    return model.eval()
+    return _model_from_state(meta, state, path.name)
 
 
 # -- catalogue -----------------------------------------------------------------------------

@@ -113,9 +113,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _config_for(task, args) -> SGLDConfig:
-    overrides = {field: getattr(args, flag[2:].replace("-", "_"))
-                 for flag, (field, _) in HYPER_FLAGS.items()
-                 if hasattr(args, flag[2:].replace("-", "_"))}
+    dests = {field: flag[2:].replace("-", "_") for flag, (field, _) in HYPER_FLAGS.items()}
+    overrides = {field: getattr(args, dest) for field, dest in dests.items() if hasattr(args, dest)}
     merged = {**task.defaults, **overrides, "device": args.device}
     return SGLDConfig(**merged).validate(task.n)
 

@@ -11,6 +11,7 @@ from typing import Iterator
 import torch
 from torch import nn
 
+from .config import InputError
 from .data import Dataset, load_dataset
 from .models import build_model, count_params, default_spec
 
@@ -111,13 +112,11 @@ def train_to_checkpoint(dataset: str, arch: str, classes: int, seed: int, out, e
 
     data = load_dataset(dataset, classes=classes, same_n=same_n, data_dir=data_dir)
     if (dataset, arch) not in DEFAULT_TRAIN:
-        from .config import InputError
         raise InputError(f"dataset/arch {dataset!r}/{arch!r} is unknown: datasets mnist1d, mnist, "
                          f"fashion-mnist; architectures mlp, cnn")
     cfg = DEFAULT_TRAIN[(dataset, arch)]
     cfg = TrainConfig(**{**asdict(cfg), "seed": seed, **({"epochs": epochs} if epochs else {})})
     if cfg.epochs < 1 or cfg.epochs > 10_000:
-        from .config import InputError
         raise InputError(f"epochs={cfg.epochs} is invalid: must be an integer in [1, 10000]")
     spec = default_spec(arch, data.input_shape)
     bar = None
