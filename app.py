@@ -8,7 +8,18 @@ import torch
 torch.set_num_threads(1)
 
 st.set_page_config(page_title="LLC Lab", page_icon="λ", layout="wide")
-navigation = st.navigation([
-    st.Page("pages/estimate.py", title="Estimate", icon="📈", default=True),
-])
+navigation = st.navigation({
+    "Estimate": [
+        st.Page("pages/estimate.py", title="Estimate", icon="📈", default=True),
+        st.Page("pages/compare.py", title="MLP vs CNN", icon="⚖️"),
+    ],
+    "Tune and explore": [
+        st.Page("pages/calibrate.py", title="Calibrate", icon="🎯"),
+        st.Page("pages/variability.py", title="Task variability", icon="📊"),
+    ],
+    "Teach and build": [
+        st.Page("pages/learn.py", title="Learn", icon="🎓"),
+        st.Page("pages/train.py", title="Train", icon="🏋️"),
+    ],
+})
 navigation.run()

@@ -173,3 +173,114 @@ class EstimateJob(Job):
                 "diverged_steps": dict(live.diverged_steps),
                 "first_point_seconds": (live.first_point_at - self.started) if live.first_point_at else None,
             }
+
+
+class SweepJob(Job):
+    """A calibration sweep: cells fill in one by one; `current` is the running cell's progress."""
+
+    def __init__(self, task: LLCTask, grid, pilot: SGLDConfig):
+        from .calibrate import sweep
+
+        grid.validate(pilot, task.n)  # in the caller's thread, so bad input is reported at once
+        self.grid, self.pilot = grid, pilot
+        self.total_cells = len(grid.points())
+        self.cells: list = []
+        self._run_cells = lambda cancel, on_progress: sweep(task, grid, pilot, cancel, on_progress)
+        super().__init__(self._sweep, label="sweep")
+
+    def _sweep(self, cancel, publish):
+        for cell in self._run_cells(cancel, publish):
+            with self._lock:
+                self.cells.append(cell)
+        return self.snapshot_cells()
+
+    def snapshot_cells(self) -> list:
+        with self._lock:
+            return list(self.cells)
+
+    def fraction(self) -> float:
+        """Cells done plus the running cell's share."""
+        state, progress, _, _ = self.peek()
+        done = len(self.snapshot_cells())
+        within = progress.step / max(1, progress.total_steps) if (progress is not None and state == "running") else 0
+        return min(1.0, (done + (within if done < self.total_cells else 0)) / self.total_cells)
+
+
+class BatchJob(Job):
+    """Items processed in order by `work_one(item, cancel)`; results (not None) collect in `rows`."""
+
+    def __init__(self, items: list, work_one: Callable, label: str = "batch"):
+        self.items = list(items)
+        self.rows: list = []
+        self._work_one = work_one
+        super().__init__(self._all, label=label)
+
+    def _all(self, cancel, publish):
+        for i, item in enumerate(self.items):
+            if cancel.is_set():
+                break
+            publish(i)  # index of the item being worked on
+            row = self._work_one(item, cancel)
+            if row is not None:
+                with self._lock:
+                    self.rows.append(row)
+        return self.snapshot_rows()
+
+    def snapshot_rows(self) -> list:
+        with self._lock:
+            return list(self.rows)
+
+
+class TrainJob(Job):
+    """Trains a model and saves it as a checkpoint; `history` holds (epoch, train loss)."""
+
+    def __init__(self, train_args: dict):
+        self.train_args = train_args
+        self.history: list[tuple[int, float]] = []
+        self.epochs = train_args.get("epochs")
+        super().__init__(self._train, label="train")
+
+    def _train(self, cancel, publish):
+        from .training import train_to_checkpoint
+
+        def on_epoch(p):
+            with self._lock:
+                self.history.append((p.epoch, p.train_loss))
+                self.epochs = p.epochs
+            publish(p)
+
+        return train_to_checkpoint(**self.train_args, cancel=cancel, on_epoch=on_epoch)
+
+    def snapshot_history(self) -> list:
+        with self._lock:
+            return list(self.history)
+
+
+class AutoCalibrateJob(SweepJob):
+    """The pilot sweep of `auto_calibrate`, then its full-length confirmation runs."""
+
+    def __init__(self, task: LLCTask):
+        from .calibrate import pilot_config, pilot_grid
+
+        self.task = task
+        self.attempts: list = []
+        self.phase = "pilot"
+        super().__init__(task, pilot_grid(task), pilot_config(task))
+        self._work = self._auto
+
+    def _auto(self, cancel, publish):
+        from .calibrate import auto_calibrate
+
+        def on_cell(cell):
+            with self._lock:
+                self.cells.append(cell)
+
+        def on_attempt(attempt):
+            with self._lock:
+                self.attempts.append(attempt)
+
+        def on_progress(p):
+            self.phase = "pilot" if len(self.cells) < self.total_cells else "confirm"
+            publish(p)
+
+        return auto_calibrate(self.task, cancel, on_cell, on_progress, on_attempt)

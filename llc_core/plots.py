@@ -127,3 +127,97 @@ def diagnostics_figure(steps, diag, burnin: int, total_steps=None) -> go.Figure:
             _vband(fig, 0, burnin, "#999999", 0.12, xref=f"x{axis}", yref=f"y{axis} domain")
     fig.update_xaxes(title_text="SGLD step", row=3, col=1)
     return _layout(fig, "Diagnostics", "", "", height=640, total_steps=total_steps)
+
+
+MODEL_COLORS = ("#1f77b4", "#ff7f0e")
+
+
+def compare_figure(runs: list[dict], total_steps=None) -> go.Figure:
+    """Running λ̂ of several models overlaid: pooled (thick) and per chain (thin, faint).
+
+    Each run: {label, steps, lam (C, k), pooled (k,), burnin}."""
+    fig = go.Figure()
+    if runs:
+        _burnin_band(fig, max(r["burnin"] for r in runs))
+    for i, run in enumerate(runs):
+        color = MODEL_COLORS[i % len(MODEL_COLORS)]
+        for c in range(run["lam"].shape[0]):
+            fig.add_trace(go.Scatter(x=run["steps"], y=run["lam"][c], mode="lines", opacity=0.3,
+                                     line=dict(width=1, color=color), legendgroup=run["label"],
+                                     showlegend=False, name=f"{run['label']} chain {c}"))
+        fig.add_trace(go.Scatter(x=run["steps"], y=run["pooled"], mode="lines", name=run["label"],
+                                 line=dict(width=3, color=color), legendgroup=run["label"]))
+    return _layout(fig, "Running λ̂, overlaid (thick: pooled over chains; thin: each chain)", "SGLD step", "λ̂",
+                   height=380, total_steps=total_steps)
+
+
+VERDICT_STYLE = {"ok": ("", "#111"), "unstable": ("⚠ ", "#8a5a00"), "negative": ("negative", "#d62728"),
+                 "diverged": ("diverged", "#d62728"), "pending": ("…", "#999")}
+
+
+def sweep_heatmap(epsilons, gammas, cells: dict, chosen=None) -> go.Figure:
+    """λ̂ over ε × γ. `cells` maps (ε, γ) -> (λ̂, verdict). Negative and diverged cells are left
+    uncoloured and say so in red; unstable ones carry ⚠; the recommended cell is outlined."""
+    eps_labels = [f"{e:.1e}" for e in epsilons]
+    gam_labels = [f"{g:g}" for g in gammas]
+    z, text = [], []
+    for g in gammas:
+        z_row, t_row = [], []
+        for e in epsilons:
+            lam, verdict = cells.get((e, g), (np.nan, "pending"))
+            mark, _ = VERDICT_STYLE.get(verdict, ("?", "#111"))
+            colored = verdict in ("ok", "unstable") and np.isfinite(lam)
+            z_row.append(lam if colored else np.nan)
+            t_row.append(f"{mark}{lam:.3g}" if colored else mark)
+        z.append(z_row)
+        text.append(t_row)
+    fig = go.Figure(go.Heatmap(z=z, x=eps_labels, y=gam_labels, text=text, texttemplate="%{text}",
+                               textfont=dict(size=13), colorscale="Viridis", colorbar=dict(title="λ̂"),
+                               hovertemplate="ε %{x}<br>γ %{y}<br>%{text}<extra></extra>", xgap=3, ygap=3))
+    for (e, g), (lam, verdict) in cells.items():  # red frame: the cell failed outright
+        if verdict in ("negative", "diverged") and e in epsilons and g in gammas:
+            _cell_box(fig, epsilons.index(e), gammas.index(g), "#d62728", 2)
+    if chosen is not None and chosen[0] in epsilons and chosen[1] in gammas:
+        _cell_box(fig, epsilons.index(chosen[0]), gammas.index(chosen[1]), "#00c853", 4)
+    fig.update_xaxes(type="category", title="step size ε")
+    fig.update_yaxes(type="category", title="localization γ")
+    fig.update_layout(title=dict(text="λ̂ per cell — ✓ colour: stable · ⚠: unstable · red: negative or "
+                                      "diverged · green frame: recommended", x=0, font=dict(size=14)),
+                      height=120 + 70 * len(gammas), margin=dict(l=70, r=20, t=60, b=50),
+                      template="plotly_white", plot_bgcolor="#f3f3f3")
+    return fig
+
+
+def _cell_box(fig, i: int, j: int, color: str, width: int) -> None:
+    fig.add_shape(type="rect", x0=i - 0.5, x1=i + 0.5, y0=j - 0.5, y1=j + 0.5, xref="x", yref="y",
+                  line=dict(color=color, width=width), fillcolor="rgba(0,0,0,0)")
+
+
+def variability_figure(summary: dict) -> go.Figure:
+    """λ̂ mean ± std over seeds against the number of classes, with the fitted line per architecture."""
+    fig = go.Figure()
+    for i, (arch, s) in enumerate(sorted(summary.items())):
+        color = MODEL_COLORS[i % len(MODEL_COLORS)]
+        ks = np.asarray(s["classes"], float)
+        fig.add_trace(go.Scatter(x=ks, y=s["mean"], error_y=dict(type="data", array=s["std"], visible=True),
+                                 mode="markers", marker=dict(size=9, color=color), name=f"{arch} (mean ± std)"))
+        if np.isfinite(s["slope"]):
+            line = s["intercept"] + s["slope"] * ks
+            fig.add_trace(go.Scatter(x=ks, y=line, mode="lines", line=dict(color=color, dash="dash"),
+                                     name=f"{arch} fit: slope {s['slope']:.2f}, R² {s['r2']:.2f}"))
+    fig = _layout(fig, "λ̂ against the number of classes", "classes K", "λ̂", height=420)
+    fig.update_layout(hovermode="closest")
+    fig.update_xaxes(dtick=1)
+    return fig
+
+
+def training_figure(history: list[tuple[int, float]], epochs: int | None = None) -> go.Figure:
+    fig = go.Figure()
+    if history:
+        epoch, loss = zip(*history)
+        fig.add_trace(go.Scatter(x=epoch, y=loss, mode="lines+markers", name="train loss",
+                                 line=dict(color=MODEL_COLORS[0]), marker=dict(size=4)))
+    fig = _layout(fig, "Training loss (mean over the epoch's minibatches)", "epoch", "cross-entropy",
+                  height=340, total_steps=epochs)
+    fig.update_yaxes(type="log")
+    return fig

@@ -106,10 +106,15 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, chunk: int = 40
 
 
 def train_to_checkpoint(dataset: str, arch: str, classes: int, seed: int, out, epochs: int | None = None,
-                        data_dir=None, same_n: bool = False, progress: bool = False, cancel=None) -> dict:
-    """Train one model and save it as a checkpoint; returns the checkpoint's metadata."""
+                        data_dir=None, same_n: bool = False, progress: bool = False, cancel=None,
+                        on_epoch=None, overwrite: bool = True) -> dict | None:
+    """Train one model and save it as a checkpoint; returns the checkpoint's metadata, or None
+    if cancelled (a half-trained w* is not a minimum, so it is not saved)."""
     from .checkpoints import save_checkpoint
 
+    out = pathlib.Path(out)
+    if not overwrite and out.exists():
+        raise InputError(f"{out.name} already exists in {out.parent}: choose another name")
     data = load_dataset(dataset, classes=classes, same_n=same_n, data_dir=data_dir)
     if (dataset, arch) not in DEFAULT_TRAIN:
         raise InputError(f"dataset/arch {dataset!r}/{arch!r} is unknown: datasets mnist1d, mnist, "
@@ -127,13 +132,18 @@ def train_to_checkpoint(dataset: str, arch: str, classes: int, seed: int, out, e
         bar = tqdm(total=cfg.epochs, file=sys.stderr, unit="epoch", mininterval=1.0)
     result = None
     for item in train(spec, data, cfg, cancel=cancel):
-        if isinstance(item, TrainProgress) and bar is not None:
-            bar.update(1)
-            bar.set_postfix_str(f"loss={item.train_loss:.4f}")
-        elif isinstance(item, TrainResult):
+        if isinstance(item, TrainProgress):
+            if on_epoch is not None:
+                on_epoch(item)
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix_str(f"loss={item.train_loss:.4f}")
+        else:
             result = item
     if bar is not None:
         bar.close()
+    if cancel is not None and cancel.is_set():
+        return None
     return save_checkpoint(out, result, data)
 
 

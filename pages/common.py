@@ -28,8 +28,6 @@ GAMMA_GRID = [0.0] + [round(m * 10.0**e, 6) for e in range(-1, 4) for m in (1, 2
 BATCH_GRID = [16, 32, 64, 128, 256, 512, 1000, 1024, 2048, 4096]
 HYPER_KEYS = ("epsilon", "gamma", "nbeta", "chains", "draws", "burnin", "thin", "batch_size",
               "noise_scale", "seed")
-
-
 @st.cache_resource(scope="session", on_release=lambda slot: slot.close(), show_spinner=False)
 def session_jobs() -> JobSlot:
     """This browser session's background jobs; stopped when the tab closes."""
@@ -82,16 +80,16 @@ def defaults_for(task) -> dict:
     }
 
 
-def apply_defaults(task) -> None:
-    for key, value in defaults_for(task).items():
-        st.session_state[key] = value
+def apply_defaults(task, prefix: str = "", values: dict | None = None) -> None:
+    for key, value in (values or defaults_for(task)).items():
+        st.session_state[prefix + key] = value
 
 
-def init_defaults(task) -> None:
+def init_defaults(task, prefix: str = "", values: dict | None = None) -> None:
     """First visit: fill controls from the model's defaults unless the URL already set them."""
-    for key, value in defaults_for(task).items():
-        if key not in st.session_state and key not in st.query_params:
-            st.session_state[key] = value
+    for key, value in (values or defaults_for(task)).items():
+        if prefix + key not in st.session_state and prefix + key not in st.query_params:
+            st.session_state[prefix + key] = value
 
 
 def uploaded_task(files):
@@ -109,39 +107,78 @@ def uploaded_task(files):
     return task_from(model, meta)
 
 
-def hyperparameter_controls(task, disabled: bool = False) -> tuple[SGLDConfig | None, str]:
-    """The sidebar controls (widget keys of DESIGN.md §5, bound to the URL).
+def model_picker(disabled: bool = False, key: str = "model", allow_upload: bool = True,
+                 label: str = "Model") -> tuple[str, object]:
+    """The model selectbox (bound to the URL) and the loaded task, or None with the error shown."""
+    catalogue = model_catalogue()
+    choices = [c for c in catalogue if allow_upload or c != UPLOAD]
+    if st.session_state.get(key) not in choices:
+        # A shared link's model first, then the model open on Estimate, then the default.
+        wanted = [st.query_params.get(key), st.session_state.get("model"), DEFAULT_MODEL]
+        st.session_state[key] = next((c for c in wanted if c in choices), choices[0])
 
-    Returns (config or None if invalid, description of nβ)."""
-    bind = "query-params"
-    st.select_slider("Step size ε", EPS_GRID, key="epsilon", format_func=lambda v: f"{v:.1e}",
+    def on_change():
+        if "load_settings" in st.session_state:
+            return  # another page is handing over a model and settings; they win
+        if st.session_state[key] != UPLOAD and key == "model":
+            try:
+                apply_defaults(cached_task(st.session_state[key]))
+            except InputError:
+                pass  # reported below, where the task is loaded again
+
+    st.selectbox(label, choices, key=key, format_func=catalogue.get, on_change=on_change, disabled=disabled,
+                 persist_state="session")
+    choice = st.session_state[key]
+    # Set by hand, not bind="query-params": a bound selectbox writes its formatted label into the
+    # URL, which does not parse back on another page. The raw name makes a link that does.
+    if st.query_params.get(key) != choice:
+        st.query_params[key] = choice
+    try:
+        if choice == UPLOAD:
+            files = st.file_uploader("Weights (.safetensors) and metadata (.json)", type=["safetensors", "json"],
+                                     accept_multiple_files=True, key=f"{key}_upload_files")
+            return choice, uploaded_task(files) if files else None
+        return choice, cached_task(choice)
+    except InputError as exc:
+        st.error(f"Cannot use this model: {exc}")
+    except Exception as exc:  # a broken file must not take the page down
+        st.error(f"Cannot use this model ({type(exc).__name__}): {exc}")
+    return choice, None
+
+
+def hyperparameter_controls(task, disabled: bool = False, prefix: str = "") -> tuple[SGLDConfig | None, str]:
+    """The sidebar controls (widget keys of DESIGN.md §5, bound to the URL; `prefix` gives another
+    page its own set). Returns (config or None if invalid, description of nβ)."""
+    bind, ss = "query-params", st.session_state
+    st.select_slider("Step size ε", EPS_GRID, key=prefix + "epsilon", format_func=lambda v: f"{v:.1e}",
                      help="SGLD step size. Too large → divergence; too small → chains barely move.",
-                     disabled=disabled, bind=bind)
-    st.select_slider("Localization γ", GAMMA_GRID, key="gamma", format_func=lambda v: f"{v:g}",
+                     disabled=disabled, bind=bind, persist_state="session")
+    st.select_slider("Localization γ", GAMMA_GRID, key=prefix + "gamma", format_func=lambda v: f"{v:g}",
                      help="Pull towards w*. Larger γ keeps chains near w* (guards against negative λ̂).",
-                     disabled=disabled, bind=bind)
-    st.text_input("Inverse temperature nβ", key="nbeta", disabled=disabled, bind=bind,
+                     disabled=disabled, bind=bind, persist_state="session")
+    st.text_input("Inverse temperature nβ", key=prefix + "nbeta", disabled=disabled, bind=bind,
                   help="auto = n/log n; '2x' = twice that; or a number.")
     try:
-        nbeta, nbeta_text = parse_nbeta(st.session_state.get("nbeta", "auto"), task.n)
+        nbeta, nbeta_text = parse_nbeta(ss.get(prefix + "nbeta", "auto"), task.n)
         st.caption(f"nβ {nbeta_text}")
     except InputError as exc:
         st.error(str(exc))
         return None, ""
-    st.slider("Chains", 1, UI_MAX_CHAINS, key="chains", disabled=disabled, bind=bind)
-    st.number_input("Draws per chain", 10, min(UI_MAX_DRAWS, MAX_DRAWS), step=100, key="draws",
-                    disabled=disabled, bind=bind)
-    st.number_input("Burn-in steps", 0, UI_MAX_BURNIN, step=100, key="burnin", disabled=disabled, bind=bind)
+    st.slider("Chains", 1, UI_MAX_CHAINS, key=prefix + "chains", disabled=disabled, bind=bind, persist_state="session")
+    st.number_input("Draws per chain", 10, min(UI_MAX_DRAWS, MAX_DRAWS), step=100, key=prefix + "draws",
+                    disabled=disabled, bind=bind, persist_state="session")
+    st.number_input("Burn-in steps", 0, UI_MAX_BURNIN, step=100, key=prefix + "burnin", disabled=disabled,
+                    bind=bind, persist_state="session")
     batches = [b for b in BATCH_GRID if b <= task.n] or [task.n]
-    if st.session_state.get("batch_size") not in batches:
-        st.session_state["batch_size"] = snap(st.session_state.get("batch_size") or 256, batches)
-    st.select_slider("Batch size", batches, key="batch_size", disabled=disabled, bind=bind)
+    if ss.get(prefix + "batch_size") not in batches:
+        ss[prefix + "batch_size"] = snap(ss.get(prefix + "batch_size") or 256, batches)
+    st.select_slider("Batch size", batches, key=prefix + "batch_size", disabled=disabled, bind=bind, persist_state="session")
     with st.expander("Advanced"):
-        st.number_input("Steps between draws", 1, 100, key="thin", disabled=disabled, bind=bind)
-        st.number_input("Noise scale σ (1 = valid posterior)", 0.0, 10.0, step=0.1, key="noise_scale",
-                        disabled=disabled, bind=bind)
-        st.number_input("Seed", 0, 2**31 - 1, key="seed", disabled=disabled, bind=bind)
-    values = {k: st.session_state[k] for k in HYPER_KEYS if k != "nbeta"}
+        st.number_input("Steps between draws", 1, 100, key=prefix + "thin", disabled=disabled, bind=bind, persist_state="session")
+        st.number_input("Noise scale σ (1 = valid posterior)", 0.0, 10.0, step=0.1, key=prefix + "noise_scale",
+                        disabled=disabled, bind=bind, persist_state="session")
+        st.number_input("Seed", 0, 2**31 - 1, key=prefix + "seed", disabled=disabled, bind=bind, persist_state="session")
+    values = {k: ss[prefix + k] for k in HYPER_KEYS if k != "nbeta"}
     try:
         config = SGLDConfig(**{**task.defaults, **values, "nbeta": nbeta,
                                "chains": int(values["chains"]), "draws": int(values["draws"]),
@@ -152,3 +189,31 @@ def hyperparameter_controls(task, disabled: bool = False) -> tuple[SGLDConfig | 
         st.error(str(exc))
         return None, nbeta_text
     return config, nbeta_text
+
+
+def send_to_estimate(model: str, settings: dict, note: str = "Settings loaded from Calibrate.") -> None:
+    """Open Estimate with this model and these settings (the rest from the model's defaults)."""
+    st.session_state["load_settings"] = {"model": model, "settings": settings, "note": note}
+    # query_params={} rather than the default clear(), which refuses while widgets are URL-bound
+    st.switch_page("pages/estimate.py", query_params={})
+
+
+def take_sent_settings() -> None:
+    """On Estimate, before its widgets: apply what another page sent with send_to_estimate."""
+    sent = st.session_state.pop("load_settings", None)
+    if not sent:
+        return
+    st.session_state["model"] = sent["model"]
+    try:
+        apply_defaults(cached_task(sent["model"]))
+    except InputError:
+        return  # the picker reports the model's problem
+    for key, value in sent["settings"].items():
+        if key == "epsilon":
+            value = snap(value, EPS_GRID)
+        elif key == "gamma":
+            value = snap(value, GAMMA_GRID)
+        elif key == "nbeta" and not isinstance(value, str):
+            value = f"{value:.6g}"
+        st.session_state[key] = value
+    st.session_state["sent_note"] = sent.get("note") or "Settings loaded from Calibrate."

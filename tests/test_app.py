@@ -97,7 +97,7 @@ def test_invalid_nbeta_is_an_error_and_run_is_disabled(app):
 
 def test_invalid_upload_shows_error_and_page_keeps_working(app):
     app.selectbox(key="model").set_value("upload").run()
-    app.file_uploader(key="upload_files").set_value(
+    app.file_uploader(key="model_upload_files").set_value(
         [("evil.safetensors", b"\x00" * 64, "application/octet-stream"), ("evil.json", b"{not json", "application/json")]
     ).run()
     assert any("Cannot use this model" in e.value and "not valid JSON" in e.value for e in app.error)

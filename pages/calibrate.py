@@ -1,0 +1,184 @@
+"""Calibrate: sweep ε × γ (× nβ) with short chains, see where λ̂ is stable, or let auto-calibrate choose."""
+
+import math
+
+import pandas as pd
+import streamlit as st
+
+from llc_core.calibrate import MAX_SWEEP_CELLS, SweepGrid, pilot_config, pilot_grid
+from llc_core.config import InputError, SGLDConfig
+from llc_core.jobs import AutoCalibrateJob, SweepJob
+from llc_core.plots import sweep_heatmap
+from pages.common import EPS_GRID, GAMMA_GRID, model_picker, send_to_estimate, session_jobs, snap
+
+NBETA_MULTS = [0.25, 0.5, 1.0, 2.0, 4.0]
+MAX_CELL_DRAWS = 5000
+MAX_CELL_BURNIN = 5000
+
+
+def sweep_defaults(task) -> dict:
+    grid, pilot = pilot_grid(task), pilot_config(task)
+    return {"cal_epsilons": sorted({snap(e, EPS_GRID) for e in grid.epsilons}),
+            "cal_gammas": sorted({snap(g, GAMMA_GRID) for g in grid.gammas}), "cal_nbeta_mults": [1.0],
+            "cal_chains": min(8, pilot.chains), "cal_draws": pilot.draws, "cal_burnin": pilot.burnin}
+
+
+def sweep_controls(task, disabled: bool):
+    """Grid and pilot-chain controls; returns (grid, pilot config) or (None, None) if invalid."""
+    ss = st.session_state
+    if ss.get("cal_grid_for") != ss["cal_model"]:  # new model: its own pilot grid
+        ss.update(sweep_defaults(task))
+        ss["cal_grid_for"] = ss["cal_model"]
+    st.multiselect("Step sizes ε", EPS_GRID, key="cal_epsilons", persist_state="session", format_func=lambda v: f"{v:.1e}",
+                   disabled=disabled)
+    st.multiselect("Localizations γ", [g for g in GAMMA_GRID if g > 0], key="cal_gammas", persist_state="session",
+                   format_func=lambda v: f"{v:g}", disabled=disabled)
+    st.multiselect("nβ multipliers (× n/log n)", NBETA_MULTS, key="cal_nbeta_mults", persist_state="session", format_func=lambda v: f"{v:g}×",
+                   disabled=disabled)
+    st.slider("Chains per cell", 1, 8, key="cal_chains", persist_state="session", disabled=disabled)
+    st.number_input("Draws per cell", 10, MAX_CELL_DRAWS, step=50, key="cal_draws", persist_state="session", disabled=disabled)
+    st.number_input("Burn-in per cell", 0, MAX_CELL_BURNIN, step=50, key="cal_burnin", persist_state="session", disabled=disabled)
+    if st.button("Reset to the pilot grid", disabled=disabled):
+        ss.update(sweep_defaults(task))
+        st.rerun()
+    grid = SweepGrid(tuple(ss["cal_epsilons"]), tuple(ss["cal_gammas"]), tuple(ss["cal_nbeta_mults"]))
+    pilot = SGLDConfig(**task.defaults).replace(chains=int(ss["cal_chains"]), draws=int(ss["cal_draws"]),
+                                               burnin=int(ss["cal_burnin"]))
+    try:
+        grid.validate(pilot, task.n)
+    except InputError as exc:
+        st.error(str(exc))
+        return None, None
+    cells = len(grid.points())
+    st.caption(f"{cells} cells (at most {MAX_SWEEP_CELLS}) × {pilot.chains} chains × {pilot.total_steps:,} steps")
+    return grid, pilot
+
+
+st.title("Calibrate")
+st.caption("Short chains over a grid of step sizes ε and localizations γ: find where λ̂ is stable before "
+           "spending a long run. **Auto-calibrate** runs a pilot sweep around the model's defaults, picks "
+           "(ε, γ, nβ) and confirms them with one full-length run.")
+jobs = session_jobs()
+job = jobs.get("calibrate")
+running = job is not None and job.running
+
+with st.sidebar:
+    choice, task = model_picker(disabled=running, key="cal_model")
+    grid = pilot = None
+    if task is not None:
+        st.caption(f"{task.num_params:,} parameters · n = {task.n:,}")
+        grid, pilot = sweep_controls(task, running)
+    a, b = st.columns(2)
+    sweep_clicked = a.button("Run sweep", key="cal_run", type="primary", disabled=running or grid is None,
+                             width="stretch")
+    stop_clicked = b.button("Stop", key="cal_stop", disabled=not running, width="stretch")
+    auto_clicked = st.button("Auto-calibrate", key="cal_auto", disabled=running or task is None,
+                             width="stretch", help="Pilot sweep around this model's defaults, "
+                             "recommendation with reasons, and one full-length confirmation run.")
+
+if stop_clicked and job is not None:
+    job.stop()
+if (sweep_clicked and grid is not None) or (auto_clicked and task is not None):
+    try:
+        job = jobs.start("calibrate", AutoCalibrateJob(task) if auto_clicked else SweepJob(task, grid, pilot))
+        st.session_state["cal_info"] = {"model": choice, "name": task.name, "auto": bool(auto_clicked),
+                                        "true_lambda": task.true_lambda, "target": task.target_lambda}
+        st.rerun()
+    except InputError as exc:
+        st.error(str(exc))
+
+if job is None:
+    st.info("Choose a model and a grid in the sidebar and press **Run sweep**, or press **Auto-calibrate** "
+            "for a recommendation. Cells fill in as they finish.")
+    st.stop()
+
+
+def cell_table(cells) -> pd.DataFrame:
+    return pd.DataFrame([{"ε": c.epsilon, "γ": c.gamma, "nβ": c.nbeta, "λ̂": c.lambda_hat, "std": c.lambda_std,
+                          "verdict": c.verdict, "MALA": c.mala, "flags": ", ".join(c.flags),
+                          "seconds": c.seconds} for c in cells])
+
+
+def heatmaps(job, cells, chosen):
+    mults = sorted(set(job.grid.nbeta_multipliers))
+    tabs = st.tabs([f"nβ × {m:g}" for m in mults]) if len(mults) > 1 else [st.container()]
+    for tab, m in zip(tabs, mults):
+        layer = {(c.epsilon, c.gamma): (c.lambda_hat, c.verdict) for c in cells if c.nbeta_multiplier == m}
+        mark = (chosen.epsilon, chosen.gamma) if chosen is not None and chosen.nbeta_multiplier == m else None
+        with tab:
+            st.plotly_chart(sweep_heatmap(sorted(set(job.grid.epsilons)), sorted(set(job.grid.gammas)), layer, mark),
+                            key=f"cal_heatmap_{m:g}")
+
+
+def recommendation_box(rec, info):
+    if not rec.found:
+        st.error("**No recommendation.** " + " ".join(rec.reasons))
+        return
+    box = st.success if rec.confirmed else st.warning
+    box(f"**Recommended: ε = {rec.epsilon:.3g}, γ = {rec.gamma:g}, nβ = {rec.nbeta:.4g} "
+        f"({rec.nbeta_multiplier:g} × n/log n)**" + ("" if rec.confirmed else " — not confirmed"))
+    st.markdown("\n".join(f"- {r}" for r in rec.reasons))
+    if rec.attempts and info.get("true_lambda") is not None:
+        last = rec.attempts[-1]
+        ref = info.get("target") or info["true_lambda"]
+        st.caption(f"Known-λ toy: the confirmation run's λ̂ = {last.lambda_hat:.4g} is "
+                   f"{(last.lambda_hat / ref - 1):+.1%} from the {'finite-n target' if info.get('target') else 'true λ'} "
+                   f"{ref:.4g}.")
+    nbeta = "auto" if rec.nbeta_multiplier == 1 else f"{rec.nbeta_multiplier:g}x"
+    if st.button("Use these settings in Estimate", key="cal_use_recommended", type="primary"):
+        send_to_estimate(info["model"], {"epsilon": rec.epsilon, "gamma": rec.gamma, "nbeta": nbeta})
+
+
+def cell_loader(cells, info):
+    usable = [c for c in cells if math.isfinite(c.lambda_hat)]
+    if not usable:
+        return
+    labels = {i: f"ε {c.epsilon:.1e} · γ {c.gamma:g} · nβ×{c.nbeta_multiplier:g} — λ̂ {c.lambda_hat:.4g} "
+                 f"({c.verdict})" for i, c in enumerate(usable)}
+    left, right = st.columns([3, 1], vertical_alignment="bottom")
+    pick = left.selectbox("Load a cell's settings into Estimate", list(labels), format_func=labels.get,
+                          key="cal_pick")
+    if right.button("Load into Estimate", key="cal_load", width="stretch"):
+        c = usable[pick]
+        nbeta = "auto" if c.nbeta_multiplier == 1 else f"{c.nbeta_multiplier:g}x"
+        send_to_estimate(info["model"], {"epsilon": c.epsilon, "gamma": c.gamma, "nbeta": nbeta})
+
+
+@st.fragment(run_every=1.0 if running else None)
+def live_view():
+    state, progress, result, error = job.peek()
+    info = st.session_state.get("cal_info", {})
+    cells = job.snapshot_cells()
+    done = len(cells)
+    if state == "failed":
+        st.error(f"The sweep failed: {error}")
+    what = "Auto-calibrate" if info.get("auto") else "Sweep"
+    if state == "running":
+        phase = getattr(job, "phase", "pilot")
+        text = (f"{what}: confirming at full length (run {len(job.attempts) + 1})…" if phase == "confirm"
+                else f"{what}: cell {min(done + 1, job.total_cells)} of {job.total_cells}…")
+        st.progress(job.fraction() if phase != "confirm" else
+                    min(1.0, (progress.step / max(1, progress.total_steps)) if progress else 0.0), text=text)
+    elif state == "stopped":
+        st.warning(f"Stopped: partial sweep, {done} of {job.total_cells} cells (the cell in progress was dropped).")
+    elif state == "done":
+        st.caption(f"{what} finished: {done} cells in {sum(c.seconds for c in cells):.0f} s.")
+    rec = result if (state == "done" and info.get("auto")) else None
+    chosen = None
+    if rec is not None and rec.found:
+        chosen = next((c for c in cells if (c.epsilon, c.gamma, c.nbeta_multiplier)
+                       == (rec.epsilon, rec.gamma, rec.nbeta_multiplier)), None)
+    heatmaps(job, cells, chosen)
+    if rec is not None:
+        recommendation_box(rec, info)
+    if cells:
+        st.dataframe(cell_table(cells), hide_index=True, width="stretch",
+                     column_config={k: st.column_config.NumberColumn(format="%.3g")
+                                    for k in ("ε", "γ", "nβ", "λ̂", "std", "MALA", "seconds")})
+        if state != "running":
+            cell_loader(cells, info)
+    if running and state != "running":
+        st.rerun()
+
+
+live_view()

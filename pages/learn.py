@@ -1,0 +1,108 @@
+"""Learn: the LLC estimator for a workshop audience, with every failure provoked live on a toy."""
+
+import pandas as pd
+import streamlit as st
+
+from llc_core.config import SGLDConfig
+from llc_core.demos import DEMOS, demo_config, demo_task
+from llc_core.jobs import EstimateJob
+from llc_core.toys import crossing_lambda, parse_toy
+from pages.common import TOYS, cached_task, session_jobs
+from pages.live import run_info, run_panel
+
+jobs = session_jobs()
+job = jobs.get("learn")
+running = job is not None and job.running
+
+st.title("Learn: estimating the local learning coefficient")
+st.markdown(r"""
+The **local learning coefficient** λ(w*) measures how many effective dimensions a trained network
+uses near its weights w*: a regular model with d parameters has λ = d/2; singular ones (all neural
+networks) have less. It is estimated (Lau et al. 2023) from samples of a posterior *localized* at w*:
+""")
+st.latex(r"\hat\lambda(w^*) \;=\; n\beta\,\Big(\mathbb{E}_{w \sim p_{\beta,\gamma}}\big[L_n(w)\big] - L_n(w^*)\Big),"
+         r"\qquad p_{\beta,\gamma}(w) \propto \exp\!\Big(-n\beta\,L_n(w) - \tfrac{\gamma}{2}\lVert w - w^*\rVert^2\Big)")
+st.markdown(r"""
+with nβ = n / log n by default. The expectation is taken with **SGLD** chains started at w*; each step is
+""")
+st.latex(r"w_{t+1} = w_t + \tfrac{\varepsilon}{2}\Big(-n\beta\,\nabla L_m(w_t) - \gamma\,(w_t - w^*)\Big)"
+         r" + \mathcal{N}(0,\ \varepsilon I)")
+st.markdown("where L_m is the loss on a minibatch of m examples. Every knob changes what the chains see:")
+st.dataframe(pd.DataFrame([
+    ("step size ε", "chains barely move; λ̂ reflects the start (high MALA acceptance, not stationary)",
+     "discretisation bias, then divergence (low MALA acceptance, diverged)", "largest ε with MALA ≈ 0.9"),
+    ("localization γ", "chains wander off w*, find lower loss: λ̂ negative", "chains held too tightly: λ̂ biased low",
+     "a γ where λ̂ does not change with γ"),
+    ("inverse temperature nβ", "posterior too broad, the asymptotics don't apply",
+     "posterior too narrow for SGLD to sample at a stable ε", "n / log n (WBIC)"),
+    ("chains", "no way to see chains disagree", "costs time only", "4–8"),
+    ("draws", "estimate not settled (not stationary, chains disagree)", "costs time only",
+     "until the running λ̂ is flat"),
+    ("burn-in", "the climb away from w* is averaged in: λ̂ low", "costs time only",
+     "until the loss trace has levelled"),
+    ("batch size m", "noisy gradients (SGLD's extra noise)", "slower steps", "a few hundred"),
+], columns=["hyperparameter", "too small", "too large", "good choice"]), hide_index=True, width="stretch")
+
+st.header("Failure signatures, live")
+st.caption("Each button runs a deliberately broken estimate on a toy (about a second) and shows the flag "
+           "the dashboard raises, with its likely cause and fix.")
+cols = st.columns(len(DEMOS))
+clicked = None
+for col, demo in zip(cols, DEMOS):
+    if col.button(demo.title, key=f"learn_{demo.key}", disabled=running, width="stretch"):
+        clicked = demo
+
+
+def start(task, config, label, story):
+    jobs.start("learn", EstimateJob(task, config))
+    st.session_state["learn_info"] = {**run_info(task, label, "auto: n/log n"), "story": story}
+    st.rerun()
+
+
+if clicked is not None:
+    task = demo_task(clicked)
+    start(task, demo_config(clicked, task), clicked.key, f"**{clicked.title}.** {clicked.story}")
+
+st.header("Models with a known λ")
+st.markdown(r"""
+On the **normal crossing** K(w) = ½ Π w_i^{2p_i}, λ = min 1/(2p_i) with multiplicity m (how many
+reach the minimum); on **deep linear networks** λ follows Aoyagi's formula. Even an exact sampler
+does not return λ at finite n: the estimator's own expectation is
+nβ·E[K] ≈ λ − (m−1)/log(nβ), so for m > 1 it sits below λ. Where it can be computed (1–2
+parameters) the page shows this exact **finite-n target** beside λ: the gap between λ̂ and the target is
+sampler error, the gap between target and λ is the estimator's bias.
+""")
+
+
+@st.cache_data(show_spinner=False)
+def toy_table() -> pd.DataFrame:
+    rows = []
+    for spec in TOYS:
+        task = parse_toy(spec)
+        m = crossing_lambda(task.info["powers"])[1] if task.info.get("kind") == "crossing" else None
+        rows.append({"toy": spec, "parameters": task.num_params, "n": task.n, "λ": task.true_lambda,
+                     "multiplicity": m, "finite-n target": task.target_lambda})
+    return pd.DataFrame(rows)
+
+
+st.dataframe(toy_table(), hide_index=True, width="stretch",
+             column_config={"λ": st.column_config.NumberColumn(format="%.4g"),
+                            "finite-n target": st.column_config.NumberColumn(format="%.4g")})
+left, right = st.columns([3, 1], vertical_alignment="bottom")
+spec = left.selectbox("Estimate a known-λ toy with its calibrated settings", TOYS, key="learn_toy")
+if right.button("Estimate it", key="learn_toy_run", disabled=running, width="stretch"):
+    task = cached_task(f"toy:{spec}")
+    start(task, SGLDConfig(**task.defaults), f"toy:{spec}",
+          f"**{spec}**, calibrated defaults: compare λ̂ with λ and the finite-n target.")
+
+if job is not None:
+    st.divider()
+    st.markdown(st.session_state.get("learn_info", {}).get("story", ""))
+
+    @st.fragment(run_every=1.0 if running else None)
+    def live_view():
+        run_panel(job, st.session_state.get("learn_info", {}), key="learn")
+        if running and not job.running:
+            st.rerun()
+
+    live_view()

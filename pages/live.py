@@ -1,0 +1,112 @@
+"""Drawing a running or finished estimate (status, metrics, flags, plots, downloads).
+
+Shared by Estimate, MLP vs CNN and Learn; the pages poll it from a fragment."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import streamlit as st
+
+from llc_core import __version__
+from llc_core.plots import diagnostics_figure, lambda_figure, loss_figure
+
+PLOTS = ["Loss traces", "Running λ̂", "Diagnostics"]
+STATUS_STYLE = {"ok": "green", "warning": "orange", "negative": "red", "diverged": "red"}
+RUN_STATE = {"running": "running", "done": "finished", "stopped": "stopped (partial result)", "failed": "failed"}
+
+
+def status_word(status: str) -> str:
+    return f":{STATUS_STYLE.get(status, 'gray')}[**{status}**]"
+
+
+def status_line(state, status, progress):
+    where = ""
+    if progress is not None and state == "running":
+        phase = "burn-in" if progress.phase == "burnin" else "sampling"
+        where = f" · step {progress.step:,} / {progress.total_steps:,} ({phase})"
+    st.markdown(f"Status: {status_word(status)} · {RUN_STATE.get(state, state)}{where}")
+
+
+def show_flags(flags):
+    for flag in flags:
+        box = st.error if flag.code in ("diverged", "negative") else st.warning
+        box(f"**{flag.code}** — {flag.message}  \n**Fix:** {flag.fix}", icon="⚠️")
+
+
+def downloads(result, info, key: str):
+    frame = result.traces_frame()
+    payload = {"llc_lab_version": __version__, "model": info, "result": result.to_json_dict()}
+    a, b = st.columns(2)
+    a.download_button("Download traces (CSV)", frame.to_csv(index=False), "llc_traces.csv", "text/csv",
+                      width="stretch", key=f"{key}_csv")
+    b.download_button("Download run (JSON)", json.dumps(payload, indent=1), "llc_run.json",
+                      "application/json", width="stretch", key=f"{key}_json")
+
+
+def numbers(job):
+    """(state, status, λ̂, std, chains used, progress, final result) of a job right now."""
+    state, progress, result, _ = job.peek()
+    final = result if state in ("done", "stopped") else None
+    status = final.status if final else (progress.status if progress else "ok")
+    lam = final.lambda_hat if final else (progress.lambda_hat if progress else math.nan)
+    std = final.lambda_hat_std if final else (progress.lambda_std if progress else math.nan)
+    used = final.chains_used if final else (progress.chains_used if progress else 0)
+    return state, status, lam, std, used, progress, final
+
+
+def fmt(value: float, spec: str = ".4g") -> str:
+    return "–" if value is None or math.isnan(value) else format(value, spec)
+
+
+def run_panel(job, info: dict, key: str, plots: bool = True) -> None:
+    """Everything about one estimate job. `key` keeps widget keys apart when several panels show."""
+    state, status, lam, std, used, progress, final = numbers(job)
+    if state == "failed":
+        st.error(f"The run failed: {job.error}")
+        return
+    view = job.view()
+    status_line(state, status, progress)
+    if progress is None and final is None:
+        st.caption("Computing L_n(w*) and starting the chains…")
+        return
+    st.progress(min(1.0, (progress.step if progress else 0) / max(1, view["total_steps"])))
+    cols = st.columns(4)
+    cols[0].metric("λ̂", fmt(lam), None if math.isnan(std) else f"± {std:.3g} (std)", delta_color="off")
+    alive = int(progress.alive.sum()) if progress is not None else used
+    cols[1].metric("chains used" if final else "chains alive", f"{used if final else alive} / {view['chains']}")
+    cols[2].metric("L_n(w*)", "–" if view["init_loss"] is None else f"{view['init_loss']:.4g}")
+    cols[3].metric("nβ", f"{job.run.nbeta:.4g}")
+    if info.get("true_lambda") is not None:
+        target = info.get("target")
+        st.caption(f"True λ = {info['true_lambda']:.4g}" + (
+            f" · exact finite-n target nβ·E[K] = {target:.4g} (the gap to λ is the estimator's own "
+            f"finite-n bias, not sampler error)" if target is not None else ""))
+    show_flags(final.warnings if final else progress.flags)
+    if plots:
+        # One figure per poll: building a Plotly figure holds the GIL for ~50 ms, time the
+        # sampler thread would otherwise lose on every refresh.
+        shown = st.segmented_control("Plot", PLOTS, key=f"{key}_plot_view", default=PLOTS[0],
+                                     label_visibility="collapsed") or PLOTS[0]
+        st.plotly_chart(live_figure(shown, view, info), key=f"{key}_chart")
+    if final is not None:
+        st.caption(f"{final.steps_per_second:,.0f} chain-steps/s · {final.wall_seconds:.1f} s · "
+                   f"{final.path} path · nβ {info.get('nbeta_text', '')}")
+        downloads(final, info, key)
+
+
+def live_figure(shown: str, view: dict, info: dict):
+    if shown == PLOTS[0]:
+        return loss_figure(view["loss_steps"], view["loss"], view["burnin"], view["diverged_steps"],
+                           view["total_steps"])
+    if shown == PLOTS[1]:
+        return lambda_figure(view["lam_steps"], view["lam"], view["pooled"], view["burnin"],
+                             info.get("true_lambda"), info.get("target"), view["total_steps"])
+    return diagnostics_figure(view["diag_steps"], view["diag"], view["burnin"], view["total_steps"])
+
+
+def run_info(task, choice: str, nbeta_text: str) -> dict:
+    """What a run's downloads and plots need to know about its model."""
+    return {"model": choice, "name": task.name, "nbeta_text": nbeta_text, "true_lambda": task.true_lambda,
+            "target": task.target_lambda, "num_params": task.num_params, "n": task.n}

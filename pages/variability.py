@@ -1,0 +1,103 @@
+"""Task variability: λ̂ against the number of classes for MLP and CNN, over the cached seeds."""
+
+import pandas as pd
+import streamlit as st
+
+from llc_core.checkpoints import CACHE_DIR, list_checkpoints, load_task
+from llc_core.jobs import BatchJob
+from llc_core.plots import variability_figure
+from llc_core.variability import ARCH_NAMES, cache_dir, estimate_cached, summarize
+from pages.common import session_jobs
+
+MAX_DRAWS = 2000  # per run; 54 runs of the CNN at this length already take about an hour
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def experiment_models() -> list[dict]:
+    """MNIST-1D checkpoints of cached_models/ (equal n for every K), by architecture, K, seed."""
+    metas = [m for m in list_checkpoints(CACHE_DIR) if m["dataset"] == "mnist1d"]
+    return sorted(metas, key=lambda m: (m["arch"]["kind"], m["classes"], m["seed"]))
+
+
+st.title("Task variability")
+st.caption("λ̂ against the number of classes K = 2..10 for the MNIST-1D MLP and CNN of `cached_models/` "
+           "(the same n = 4000 training examples for every K), mean ± std over seeds, with a least-squares "
+           "line per architecture. Every run is cached on disk: revisiting, or rerunning the same settings, is "
+           "instant.")
+jobs = session_jobs()
+job = jobs.get("variability")
+running = job is not None and job.running
+metas = experiment_models()
+
+with st.sidebar:
+    archs = sorted({ARCH_NAMES.get(m["arch"]["kind"], m["arch"]["kind"]) for m in metas})
+    st.session_state.setdefault("var_archs", archs)
+    st.session_state.setdefault("var_draws", 300)
+    st.session_state.setdefault("var_chains", 2)
+    st.multiselect("Architectures", archs, key="var_archs", persist_state="session", disabled=running)
+    st.number_input("Draws per run", 50, MAX_DRAWS, step=50, key="var_draws", persist_state="session", disabled=running,
+                    help="Each checkpoint's own SGLD defaults otherwise (ε, γ, burn-in, batch).")
+    st.slider("Chains per run", 1, 8, key="var_chains", persist_state="session", disabled=running)
+    chosen = [m for m in metas if ARCH_NAMES.get(m["arch"]["kind"]) in st.session_state["var_archs"]]
+    st.caption(f"{len(chosen)} checkpoints")
+    a, b = st.columns(2)
+    run_clicked = a.button("Run", key="var_run", type="primary", disabled=running or not chosen,
+                           width="stretch")
+    stop_clicked = b.button("Stop", key="var_stop", disabled=not running, width="stretch")
+
+if not metas:
+    st.error(f"No MNIST-1D checkpoints in {CACHE_DIR}: rebuild them with `make models`.")
+    st.stop()
+if stop_clicked and job is not None:
+    job.stop()
+if run_clicked and chosen:
+    overrides = {"draws": int(st.session_state["var_draws"]), "chains": int(st.session_state["var_chains"])}
+    job = jobs.start("variability", BatchJob(
+        chosen, lambda meta, cancel: estimate_cached(meta, load_task, overrides, cancel), label="variability"))
+    st.session_state["var_settings"] = overrides
+    st.rerun()
+
+if job is None:
+    st.info("Choose the architectures and run length in the sidebar and press **Run**. Runs done before with "
+            "the same settings come from the cache at once.")
+    st.stop()
+
+
+@st.fragment(run_every=1.0 if running else None)
+def live_view():
+    state, current, _, error = job.peek()
+    rows = job.snapshot_rows()
+    total = len(job.items)
+    if state == "failed":
+        st.error(f"The experiment failed: {error}")
+    elif state == "running":
+        name = job.items[current]["name"] if current is not None else "…"
+        st.progress(len(rows) / total, text=f"{len(rows)} of {total} runs done · running {name}")
+    else:
+        partial = " (stopped: partial results)" if state == "stopped" else ""
+        cached = sum(r.cached for r in rows)
+        st.caption(f"{len(rows)} of {total} runs{partial} · {cached} from the cache · settings "
+                   f"{st.session_state.get('var_settings')}")
+    if not rows:
+        return
+    summary = summarize(rows)
+    st.plotly_chart(variability_figure(summary), key="var_chart")
+    fits = pd.DataFrame([{"architecture": a, "slope dλ̂/dK": s["slope"], "intercept": s["intercept"], "R²": s["r2"],
+                          "runs": sum(s["seeds"])} for a, s in summary.items()])
+    st.dataframe(fits, hide_index=True, column_config={k: st.column_config.NumberColumn(format="%.3g")
+                                                       for k in ("slope dλ̂/dK", "intercept", "R²")})
+    table = pd.DataFrame([{"K": k, **{f"{a} λ̂": f"{s['mean'][s['classes'].index(k)]:.2f} ± "
+                                              f"{s['std'][s['classes'].index(k)]:.2f}"
+                                              + (" ⚠" if s["flagged"][s["classes"].index(k)] else "")
+                                        for a, s in summary.items() if k in s["classes"]}}
+                          for k in sorted({k for s in summary.values() for k in s["classes"]})])
+    st.dataframe(table, hide_index=True)
+    st.caption("⚠: at least one seed's run was flagged (open it on Estimate to see why). "
+               f"Cache: {cache_dir()}")
+    with st.expander("Every run"):
+        st.dataframe(pd.DataFrame([r.__dict__ for r in rows]), hide_index=True)
+    if running and state != "running":
+        st.rerun()
+
+
+live_view()
