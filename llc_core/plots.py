@@ -181,7 +181,7 @@ def sweep_heatmap(epsilons, gammas, cells: dict, chosen=None) -> go.Figure:
         _cell_box(fig, epsilons.index(chosen[0]), gammas.index(chosen[1]), "#00c853", 4)
     fig.update_xaxes(type="category", title="step size ε")
     fig.update_yaxes(type="category", title="localization γ")
-    fig.update_layout(title=dict(text="λ̂ per cell — ✓ colour: stable · ⚠: unstable · red: negative or "
+    fig.update_layout(title=dict(text="λ̂ per cell — coloured: stable · ⚠: unstable (flagged) · red: negative or "
                                       "diverged · green frame: recommended", x=0, font=dict(size=14)),
                       height=120 + 70 * len(gammas), margin=dict(l=70, r=20, t=60, b=50),
                       template="plotly_white", plot_bgcolor="#f3f3f3")

@@ -15,6 +15,21 @@ from llc_core.config import MAX_DRAWS, InputError, SGLDConfig, parse_nbeta
 from llc_core.jobs import JobSlot
 from llc_core.toys import parse_toy, toy_true_lambda
 
+
+
+def _leave_pages_directory_mode() -> None:
+    """A fresh server treats pages/ as a Streamlit v1 pages folder until app.py first calls
+    st.navigation: a deep link (/calibrate) as the first visit would run the page alone, with
+    every module of pages/ listed as a page. Switch the flag off and rerun through app.py."""
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
+_leave_pages_directory_mode()
+
 DEFAULT_MODEL = "mnist1d_cnn_k10_s0"
 TOYS = ["crossing:1", "crossing:2", "crossing:3", "crossing:1,2", "crossing:1,1", "dln:4,3,4:r1",
         "dln:5,5,5:r0", "dln:10,5,10:r2"]

@@ -29,9 +29,11 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server():
+def server(tmp_path_factory):
     port = free_port()
-    env = {**os.environ, "LLC_NO_DOWNLOAD": "1"}
+    # Trained models and cached runs go to throwaway folders, never the project's.
+    env = {**os.environ, "LLC_NO_DOWNLOAD": "1", "LLC_USER_MODELS": str(tmp_path_factory.mktemp("user_models")),
+           "LLC_CACHE_DIR": str(tmp_path_factory.mktemp("cache"))}
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
          "--server.address", "127.0.0.1", "--server.headless", "true"],
@@ -63,6 +65,15 @@ def page(server):
         browser.close()
 
 
+def test_deep_link_on_a_fresh_server_goes_through_the_app_navigation(server, page):
+    """First visit of the server is /learn: it must not run as a bare pages/ script."""
+    page.goto(f"{server}/learn")
+    nav = page.locator('[data-testid="stSidebarNav"]')
+    expect(nav.get_by_text("MLP vs CNN")).to_be_visible(timeout=60_000)
+    expect(nav.get_by_text("common", exact=True)).to_have_count(0)
+    expect(page.get_by_role("heading", name="Learn: estimating the local learning coefficient")).to_be_visible()
+
+
 def test_run_live_stop_and_page_still_responds(server, page):
     page.goto(f"{server}/?draws=20000&burnin=20")
     run = page.locator(".st-key-run button")
@@ -88,3 +99,70 @@ def test_run_live_stop_and_page_still_responds(server, page):
     expect(page.get_by_text("Status:")).to_contain_text("finished", timeout=120_000)
     expect(page.get_by_text("True λ = 0.5")).to_be_visible()  # the URL chose the toy
     page.screenshot(path=ARTIFACTS / "estimate_toy_finished.png", full_page=True)
+
+
+def fill(page, key, value):
+    box = page.locator(f".st-key-{key} input")
+    box.fill(str(value))
+    box.press("Enter")
+    page.wait_for_timeout(700)  # the rerun that takes the value
+
+
+def test_compare_runs_mlp_and_cnn_side_by_side(server, page):
+    page.goto(f"{server}/compare?cmp_chains=2&cmp_draws=100&cmp_burnin=0")
+    run = page.locator(".st-key-cmp_run button")
+    expect(run).to_be_enabled(timeout=60_000)
+    run.click()
+    expect(page.get_by_text("A − B", exact=False)).to_be_visible(timeout=120_000)
+    expect(page.locator(".js-plotly-plot").first).to_be_visible()
+    page.screenshot(path=ARTIFACTS / "compare_finished.png", full_page=True)
+
+
+def test_calibrate_sweep_then_load_a_cell_into_estimate(server, page):
+    page.goto(f"{server}/calibrate?cal_model=toy:crossing:2")
+    expect(page.locator(".st-key-cal_run button")).to_be_enabled(timeout=60_000)
+    fill(page, "cal_draws", 50)
+    fill(page, "cal_burnin", 0)
+    page.locator(".st-key-cal_run button").click()
+    expect(page.get_by_text("Sweep finished: 15 cells")).to_be_visible(timeout=180_000)
+    expect(page.locator(".js-plotly-plot .heatmaplayer").first).to_be_visible()
+    page.screenshot(path=ARTIFACTS / "calibrate_sweep.png", full_page=True)
+    page.locator(".st-key-cal_load button").click()
+    expect(page.get_by_text("Settings loaded from Calibrate")).to_be_visible(timeout=30_000)
+    expect(page.get_by_text("True λ", exact=False).or_(page.locator(".st-key-run button"))).to_be_visible()
+    page.screenshot(path=ARTIFACTS / "calibrate_loaded_into_estimate.png", full_page=True)
+
+
+def test_task_variability_fits_lines(server, page):
+    page.goto(f"{server}/variability")
+    expect(page.locator(".st-key-var_run button")).to_be_enabled(timeout=60_000)
+    page.locator(".st-key-var_archs").get_by_role("button", name="Remove CNN").first.click()  # MLP only: fast
+    page.wait_for_timeout(700)
+    fill(page, "var_draws", 50)
+    page.locator(".st-key-var_run button").click()
+    expect(page.get_by_text("27 of 27 runs", exact=False)).to_be_visible(timeout=240_000)
+    expect(page.locator(".js-plotly-plot .legendtext").filter(has_text="MLP fit: slope").first).to_be_visible()
+    expect(page.locator('[data-testid="stDataFrame"]').first).to_be_visible()
+    page.screenshot(path=ARTIFACTS / "task_variability.png", full_page=True)
+
+
+def test_learn_provokes_divergence(server, page):
+    page.goto(f"{server}/learn")
+    button = page.locator(".st-key-learn_diverge button")
+    expect(button).to_be_enabled(timeout=60_000)
+    button.click()
+    expect(page.get_by_text("Status:")).to_contain_text("diverged", timeout=60_000)
+    expect(page.get_by_text("Fix:", exact=False).first).to_be_visible()
+    page.screenshot(path=ARTIFACTS / "learn_diverged.png", full_page=True)
+
+
+def test_train_a_small_model_and_estimate_it(server, page):
+    page.goto(f"{server}/train")
+    expect(page.locator(".st-key-train_run button")).to_be_enabled(timeout=60_000)
+    fill(page, "train_epochs", 2)
+    fill(page, "train_name", "browser_cnn")
+    page.locator(".st-key-train_run button").click()
+    expect(page.get_by_text("Saved browser_cnn", exact=False)).to_be_visible(timeout=180_000)
+    page.screenshot(path=ARTIFACTS / "train_done.png", full_page=True)
+    page.locator(".st-key-train_open button").click()
+    expect(page.get_by_text("Loaded browser_cnn", exact=False)).to_be_visible(timeout=30_000)
