@@ -101,10 +101,53 @@ def apply_defaults(task, prefix: str = "", values: dict | None = None) -> None:
 
 
 def init_defaults(task, prefix: str = "", values: dict | None = None) -> None:
-    """First visit: fill controls from the model's defaults unless the URL already set them."""
+    """First visit: fill controls from the model's defaults unless the URL set them (validly)."""
     for key, value in (values or defaults_for(task)).items():
-        if prefix + key not in st.session_state and prefix + key not in st.query_params:
+        if prefix + key in st.session_state:
+            continue
+        raw = st.query_params.get(prefix + key)
+        problem = None if raw is None else url_value_problem(key, raw, task.n)
+        if problem:
+            # A bound widget would silently fall back to its minimum; say so and use the default.
+            st.session_state.setdefault("url_problems", []).append(
+                f"Ignored {prefix + key}={raw[:40]!r} from the link: {problem}. Using {value!r}.")
+        if raw is None or problem:
             st.session_state[prefix + key] = value
+
+
+def _int_between(raw: str, low: int, high: int) -> bool:
+    try:
+        return low <= int(raw) <= high
+    except ValueError:
+        return False
+
+
+def url_value_problem(key: str, raw: str, n: int) -> str | None:
+    """Why a hyperparameter value from the URL is unusable (the text says what is allowed), or None."""
+    if key == "epsilon":
+        return None if raw in {f"{v:.1e}" for v in EPS_GRID} else \
+            f"ε must be one of the slider's values, {EPS_GRID[0]:.0e} to {EPS_GRID[-1]:g}"
+    if key == "gamma":
+        return None if raw in {f"{v:g}" for v in GAMMA_GRID} else \
+            f"γ must be one of the slider's values, 0 to {GAMMA_GRID[-1]:g}"
+    if key == "batch_size":
+        sizes = [b for b in BATCH_GRID if b <= n] or [n]
+        return None if raw in {str(b) for b in sizes} else f"batch size must be one of {sizes}"
+    if key == "noise_scale":
+        try:
+            return None if 0.0 <= float(raw) <= 10.0 else "σ must be a number in [0, 10]"
+        except ValueError:
+            return "σ must be a number in [0, 10]"
+    ranges = {"chains": (1, UI_MAX_CHAINS), "draws": (10, min(UI_MAX_DRAWS, MAX_DRAWS)),
+              "burnin": (0, UI_MAX_BURNIN), "thin": (1, 100), "seed": (0, 2**31 - 1)}
+    if key in ranges and not _int_between(raw, *ranges[key]):
+        return f"{key} must be an integer in [{ranges[key][0]}, {ranges[key][1]:,}]"
+    return None  # nβ is parsed, and its errors shown, by the controls themselves
+
+
+def show_url_problems() -> None:
+    for message in st.session_state.pop("url_problems", []):
+        st.warning(message, icon="🔗")
 
 
 def uploaded_task(files):
@@ -130,6 +173,9 @@ def model_picker(disabled: bool = False, key: str = "model", allow_upload: bool 
     if st.session_state.get(key) not in choices:
         # A shared link's model first, then the model open on Estimate, then the default.
         wanted = [st.query_params.get(key), st.session_state.get("model"), DEFAULT_MODEL]
+        if wanted[0] is not None and wanted[0] not in choices:
+            st.warning(f"Ignored {key}={wanted[0][:60]!r} from the link: not a model in cached_models/, "
+                       f"user_models/ or the toys. Pick one from the list.", icon="🔗")
         st.session_state[key] = next((c for c in wanted if c in choices), choices[0])
 
     def on_change():

@@ -9,7 +9,7 @@ from llc_core.config import InputError
 from llc_core.jobs import EstimateJob
 from llc_core.plots import compare_figure
 from pages.common import (DEFAULT_MODEL, EPS_GRID, apply_defaults, cached_task, defaults_for,
-                          hyperparameter_controls, init_defaults, model_picker, session_jobs, snap)
+                          hyperparameter_controls, init_defaults, show_url_problems, model_picker, session_jobs, snap)
 from pages.live import fmt, numbers, run_info, run_panel, status_word
 
 PREFIX = "cmp_"
@@ -46,6 +46,7 @@ with st.sidebar:
             fill = apply_defaults if "cmp_pair" in st.session_state else init_defaults
             fill(task_a, PREFIX, shared_defaults(task_a, task_b))
             st.session_state["cmp_pair"] = pair
+        show_url_problems()
         small = task_a if task_a.n <= task_b.n else task_b  # batch and nβ must suit both
         config, nbeta_text = hyperparameter_controls(small, disabled=running, prefix=PREFIX)
         if st.button("Reset to settings safe for both", disabled=running):

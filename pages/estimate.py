@@ -5,7 +5,7 @@ import streamlit as st
 from llc_core.config import InputError
 from llc_core.jobs import EstimateJob
 from pages.common import apply_defaults, hyperparameter_controls, init_defaults, model_picker, session_jobs, \
-    take_sent_settings
+    show_url_problems, take_sent_settings
 from pages.live import run_info, run_panel
 
 st.title("Estimate λ̂")
@@ -19,6 +19,7 @@ with st.sidebar:
     config = None
     if task is not None:
         init_defaults(task)
+        show_url_problems()
         st.caption(f"{task.num_params:,} parameters · n = {task.n:,} training points")
         config, nbeta_text = hyperparameter_controls(task, disabled=running)
         if st.button("Reset to this model's defaults", disabled=running):
