@@ -84,10 +84,22 @@ def snap(value: float, grid: list[float]) -> float:
     return min(positive, key=lambda g: abs(math.log(g) - math.log(value)))
 
 
+def eps_options(task) -> list[float]:
+    """The ε slider's values: the grid plus the model's own calibrated ε, so the dashboard runs
+    exactly what the CLI and API run by default."""
+    own = task.defaults.get("epsilon")
+    extra = {float(own)} if own and EPS_GRID[0] <= own <= EPS_GRID[-1] else set()
+    return sorted(set(EPS_GRID) | extra)
+
+
+def fmt_eps(value: float) -> str:
+    return f"{value:.1e}" if value in EPS_GRID else f"{value:.3e}"
+
+
 def defaults_for(task) -> dict:
     base = SGLDConfig(**task.defaults)
     return {
-        "epsilon": snap(base.epsilon, EPS_GRID), "gamma": snap(base.gamma, GAMMA_GRID),
+        "epsilon": snap(base.epsilon, eps_options(task)), "gamma": snap(base.gamma, GAMMA_GRID),
         "nbeta": "auto", "chains": min(base.chains, UI_MAX_CHAINS), "draws": base.draws,
         "burnin": base.burnin, "thin": base.thin,
         "batch_size": snap(min(base.batch_size, task.n), [b for b in BATCH_GRID if b <= task.n] or [task.n]),
@@ -106,7 +118,7 @@ def init_defaults(task, prefix: str = "", values: dict | None = None) -> None:
         if prefix + key in st.session_state:
             continue
         raw = st.query_params.get(prefix + key)
-        problem = None if raw is None else url_value_problem(key, raw, task.n)
+        problem = None if raw is None else url_value_problem(key, raw, task)
         if problem:
             # A bound widget would silently fall back to its minimum; say so and use the default.
             st.session_state.setdefault("url_problems", []).append(
@@ -122,10 +134,11 @@ def _int_between(raw: str, low: int, high: int) -> bool:
         return False
 
 
-def url_value_problem(key: str, raw: str, n: int) -> str | None:
+def url_value_problem(key: str, raw: str, task) -> str | None:
     """Why a hyperparameter value from the URL is unusable (the text says what is allowed), or None."""
+    n = task.n
     if key == "epsilon":
-        return None if raw in {f"{v:.1e}" for v in EPS_GRID} else \
+        return None if raw in {fmt_eps(v) for v in eps_options(task)} else \
             f"ε must be one of the slider's values, {EPS_GRID[0]:.0e} to {EPS_GRID[-1]:g}"
     if key == "gamma":
         return None if raw in {f"{v:g}" for v in GAMMA_GRID} else \
@@ -211,7 +224,7 @@ def hyperparameter_controls(task, disabled: bool = False, prefix: str = "") -> t
     """The sidebar controls (widget keys of DESIGN.md §5, bound to the URL; `prefix` gives another
     page its own set). Returns (config or None if invalid, description of nβ)."""
     bind, ss = "query-params", st.session_state
-    st.select_slider("Step size ε", EPS_GRID, key=prefix + "epsilon", format_func=lambda v: f"{v:.1e}",
+    st.select_slider("Step size ε", eps_options(task), key=prefix + "epsilon", format_func=fmt_eps,
                      help="SGLD step size. Too large → divergence; too small → chains barely move.",
                      disabled=disabled, bind=bind, persist_state="session")
     st.select_slider("Localization γ", GAMMA_GRID, key=prefix + "gamma", format_func=lambda v: f"{v:g}",
@@ -266,12 +279,13 @@ def take_sent_settings() -> None:
         return
     st.session_state["model"] = sent["model"]
     try:
-        apply_defaults(cached_task(sent["model"]))
+        task = cached_task(sent["model"])
     except InputError:
         return  # the picker reports the model's problem
+    apply_defaults(task)
     for key, value in sent["settings"].items():
         if key == "epsilon":
-            value = snap(value, EPS_GRID)
+            value = snap(value, eps_options(task))
         elif key == "gamma":
             value = snap(value, GAMMA_GRID)
         elif key == "nbeta" and not isinstance(value, str):

@@ -28,6 +28,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+SERVER_PID = {}
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     port = free_port()
@@ -39,6 +42,7 @@ def server(tmp_path_factory):
          "--server.address", "127.0.0.1", "--server.headless", "true"],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
+    SERVER_PID["pid"] = proc.pid
     deadline = time.time() + 60
     while time.time() < deadline:
         try:
@@ -166,3 +170,23 @@ def test_train_a_small_model_and_estimate_it(server, page):
     page.screenshot(path=ARTIFACTS / "train_done.png", full_page=True)
     page.locator(".st-key-train_open button").click()
     expect(page.get_by_text("Loaded browser_cnn", exact=False)).to_be_visible(timeout=30_000)
+
+
+def test_closing_the_tab_mid_run_stops_its_worker(server, page):
+    """The server's CPU is the observable: a run keeps a core busy until its tab is gone."""
+    import psutil
+
+    server_process = psutil.Process(SERVER_PID["pid"])
+    context = page.context.browser.new_context()
+    tab = context.new_page()
+    tab.goto(f"{server}/?model=toy:crossing:1&chains=2&draws=20000&burnin=0&thin=50")
+    run = tab.locator(".st-key-run button")
+    expect(run).to_be_enabled(timeout=60_000)
+    run.click()
+    expect(tab.get_by_text("Status:")).to_contain_text("running", timeout=30_000)
+    assert server_process.cpu_percent(1.0) > 40  # the sampler is working
+    context.close()
+    closed = time.monotonic()
+    samples = [server_process.cpu_percent(1.0) for _ in range(8)]
+    print("server CPU % each second after closing the tab:", samples)
+    assert max(samples[3:]) < 15, samples  # within a few seconds nothing runs any more
