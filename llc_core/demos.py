@@ -24,7 +24,7 @@ class Demo:
 
 
 DEMOS = [
-    Demo("diverge", "Too large ε → diverged",
+    Demo("diverge", "ε too large → diverged",
          "ε = 1 on the normal crossing K(w) = w²: every step overshoots further, the loss explodes "
          "and the chains are dropped.", "crossing:1",
          dict(epsilon=1.0, chains=4, draws=200, burnin=0, thin=1), "diverged"),
@@ -40,7 +40,7 @@ DEMOS = [
          "A deep linear network with no burn-in and 200 draws: the loss is still climbing away from "
          "w* when sampling stops, so λ̂ is far below the truth.", "dln:5,5,5:r0",
          dict(chains=4, draws=200, burnin=0, thin=1), "not_stationary"),
-    Demo("good", "Calibrated toy → meets the truth",
+    Demo("good", "Calibrated → meets the target",
          "The same crossing with its calibrated settings: λ̂ lands on the exact finite-n target.",
          "crossing:1", dict(chains=8), "ok"),
 ]

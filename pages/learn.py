@@ -28,7 +28,7 @@ with nβ = n / log n by default. The expectation is taken with **SGLD** chains s
 st.latex(r"w_{t+1} = w_t + \tfrac{\varepsilon}{2}\Big(-n\beta\,\nabla L_m(w_t) - \gamma\,(w_t - w^*)\Big)"
          r" + \mathcal{N}(0,\ \varepsilon I)")
 st.markdown("where L_m is the loss on a minibatch of m examples. Every knob changes what the chains see:")
-st.dataframe(pd.DataFrame([
+st.table(pd.DataFrame([
     ("step size ε", "chains barely move; λ̂ reflects the start (high MALA acceptance, not stationary)",
      "discretisation bias, then divergence (low MALA acceptance, diverged)", "largest ε with MALA ≈ 0.9"),
     ("localization γ", "chains wander off w*, find lower loss: λ̂ negative", "chains held too tightly: λ̂ biased low",
@@ -41,27 +41,49 @@ st.dataframe(pd.DataFrame([
     ("burn-in", "the climb away from w* is averaged in: λ̂ low", "costs time only",
      "until the loss trace has levelled"),
     ("batch size m", "noisy gradients (SGLD's extra noise)", "slower steps", "a few hundred"),
-], columns=["hyperparameter", "too small", "too large", "good choice"]), hide_index=True, width="stretch")
+], columns=["hyperparameter", "too small", "too large", "good choice"]).set_index("hyperparameter"))
 
 st.header("Failure signatures, live")
 st.caption("Each button runs a deliberately broken estimate on a toy (about a second) and shows the flag "
            "the dashboard raises, with its likely cause and fix.")
-cols = st.columns(len(DEMOS))
 clicked = None
-for col, demo in zip(cols, DEMOS):
-    if col.button(demo.title, key=f"learn_{demo.key}", disabled=running, width="stretch"):
+for i, demo in enumerate(DEMOS):
+    if i % 3 == 0:
+        cols = st.columns(3)
+    if cols[i % 3].button(demo.title, key=f"learn_{demo.key}", disabled=running, width="stretch"):
         clicked = demo
 
 
-def start(task, config, label, story):
+def start(task, config, label, story, origin):
     jobs.start("learn", EstimateJob(task, config))
-    st.session_state["learn_info"] = {**run_info(task, label, "auto: n/log n"), "story": story}
+    st.session_state["learn_info"] = {**run_info(task, label, "auto: n/log n"), "story": story, "origin": origin}
     st.rerun()
+
+
+def show_run(origin: str):
+    """The demo's run, right under the buttons that started it."""
+    info = st.session_state.get("learn_info", {})
+    if job is None or info.get("origin") != origin:
+        return
+    with st.container(border=True):
+        text, stop = st.columns([5, 1], vertical_alignment="center")
+        text.markdown(info.get("story", ""))
+        if stop.button("Stop", key="learn_stop", disabled=not running, width="stretch"):
+            job.stop()
+
+        @st.fragment(run_every=1.0 if running else None)
+        def live_view():
+            run_panel(job, info, key="learn")
+            if running and not job.running:
+                st.rerun()
+
+        live_view()
 
 
 if clicked is not None:
     task = demo_task(clicked)
-    start(task, demo_config(clicked, task), clicked.key, f"**{clicked.title}.** {clicked.story}")
+    start(task, demo_config(clicked, task), clicked.key, f"**{clicked.title}.** {clicked.story}", "demo")
+show_run("demo")
 
 st.header("Models with a known λ")
 st.markdown(r"""
@@ -93,16 +115,5 @@ spec = left.selectbox("Estimate a known-λ toy with its calibrated settings", TO
 if right.button("Estimate it", key="learn_toy_run", disabled=running, width="stretch"):
     task = cached_task(f"toy:{spec}")
     start(task, SGLDConfig(**task.defaults), f"toy:{spec}",
-          f"**{spec}**, calibrated defaults: compare λ̂ with λ and the finite-n target.")
-
-if job is not None:
-    st.divider()
-    st.markdown(st.session_state.get("learn_info", {}).get("story", ""))
-
-    @st.fragment(run_every=1.0 if running else None)
-    def live_view():
-        run_panel(job, st.session_state.get("learn_info", {}), key="learn")
-        if running and not job.running:
-            st.rerun()
-
-    live_view()
+          f"**{spec}**, calibrated defaults: compare λ̂ with λ and the finite-n target.", "toy")
+show_run("toy")

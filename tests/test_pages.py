@@ -189,6 +189,17 @@ def test_learn_lists_toys_with_their_lambda_and_finite_n_target(app):
     assert row["λ"] == 0.5 and row["multiplicity"] == 2 and row["finite-n target"] < 0.5
 
 
+def test_learn_toy_estimate_can_be_stopped(app):
+    open_page(app, "learn")
+    app.selectbox(key="learn_toy").set_value("crossing:1").run()
+    app.button(key="learn_toy_run").click().run()
+    assert any("calibrated defaults" in m.value for m in app.markdown)
+    app.button(key="learn_stop").click().run()
+    wait_for(app, lambda at: any("stopped (partial result)" in m.value for m in at.markdown), timeout=15,
+             what="stop")
+    assert any("True λ = 0.5" in c.value for c in app.caption)
+
+
 # -- Train ---------------------------------------------------------------------------------
 
 def test_train_saves_to_user_models_and_joins_the_model_list(app, monkeypatch, tmp_path):
