@@ -9,7 +9,6 @@ Bar: within 10%. Prints a markdown table; `--quick` runs a few cases only.
     .venv/bin/python bench/accuracy.py
 """
 
-import math
 import pathlib
 import sys
 import time

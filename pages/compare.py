@@ -8,7 +8,7 @@ import streamlit as st
 from llc_core.config import InputError
 from llc_core.jobs import EstimateJob
 from llc_core.plots import compare_figure
-from pages.common import (DEFAULT_MODEL, EPS_GRID, apply_defaults, cached_task, defaults_for,
+from pages.common import (DEFAULT_MODEL, EPS_GRID, apply_defaults, defaults_for,
                           hyperparameter_controls, init_defaults, show_url_problems, model_picker, session_jobs, snap)
 from pages.live import fmt, numbers, run_info, run_panel, status_word
 

@@ -2,23 +2,6 @@
 
 import time
 
-import pytest
-import streamlit as st
-from streamlit.testing.v1 import AppTest
-
-from tests.conftest import ROOT
-
-
-@pytest.fixture
-def app():
-    st.cache_resource.clear()
-    st.cache_data.clear()
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
-    at.run()
-    assert not at.exception
-    yield at
-    st.cache_resource.clear()  # stops this session's jobs (on_release)
-
 
 def status_text(at):
     lines = [m.value for m in at.markdown if m.value.startswith("Status:")]

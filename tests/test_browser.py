@@ -186,7 +186,6 @@ def test_closing_the_tab_mid_run_stops_its_worker(server, page):
     expect(tab.get_by_text("Status:")).to_contain_text("running", timeout=30_000)
     assert server_process.cpu_percent(1.0) > 40  # the sampler is working
     context.close()
-    closed = time.monotonic()
     samples = [server_process.cpu_percent(1.0) for _ in range(8)]
     print("server CPU % each second after closing the tab:", samples)
     assert max(samples[3:]) < 15, samples  # within a few seconds nothing runs any more
