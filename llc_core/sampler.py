@@ -306,7 +306,8 @@ class SGLDRun:
             self._record(step, losses)
             window_steps.append(step)
             window_losses.append(losses)
-            if step % cfg.report_every == 0 or step == cfg.total_steps or not self.alive.any():
+            # Also after the very first step: a live page then has something to draw at once.
+            if step == 1 or step % cfg.report_every == 0 or step == cfg.total_steps or not self.alive.any():
                 yield self._progress(step, window_steps, window_losses)
                 window_steps, window_losses = [], []
             if not self.alive.any():

@@ -9,7 +9,7 @@ from llc_core.calibrate import MAX_SWEEP_CELLS, SweepGrid, pilot_config, pilot_g
 from llc_core.config import InputError, SGLDConfig
 from llc_core.jobs import AutoCalibrateJob, SweepJob
 from llc_core.plots import sweep_heatmap
-from pages.common import EPS_GRID, GAMMA_GRID, model_picker, send_to_estimate, session_jobs, snap
+from pages.common import STOP_WAIT, EPS_GRID, GAMMA_GRID, model_picker, send_to_estimate, session_jobs, snap
 
 NBETA_MULTS = [0.25, 0.5, 1.0, 2.0, 4.0]
 MAX_CELL_DRAWS = 5000
@@ -29,15 +29,19 @@ def sweep_controls(task, disabled: bool):
     if ss.get("cal_grid_for") != ss["cal_model"]:  # new model: its own pilot grid
         ss.update(sweep_defaults(task))
         ss["cal_grid_for"] = ss["cal_model"]
-    st.multiselect("Step sizes ε", EPS_GRID, key="cal_epsilons", persist_state="session", format_func=lambda v: f"{v:.1e}",
+    st.multiselect("Step sizes ε", EPS_GRID, key="cal_epsilons",
+                   persist_state="session", format_func=lambda v: f"{v:.1e}",
                    disabled=disabled)
     st.multiselect("Localizations γ", [g for g in GAMMA_GRID if g > 0], key="cal_gammas", persist_state="session",
                    format_func=lambda v: f"{v:g}", disabled=disabled)
-    st.multiselect("nβ multipliers (× n/log n)", NBETA_MULTS, key="cal_nbeta_mults", persist_state="session", format_func=lambda v: f"{v:g}×",
+    st.multiselect("nβ multipliers (× n/log n)", NBETA_MULTS, key="cal_nbeta_mults",
+                   persist_state="session", format_func=lambda v: f"{v:g}×",
                    disabled=disabled)
     st.slider("Chains per cell", 1, 8, key="cal_chains", persist_state="session", disabled=disabled)
-    st.number_input("Draws per cell", 10, MAX_CELL_DRAWS, step=50, key="cal_draws", persist_state="session", disabled=disabled)
-    st.number_input("Burn-in per cell", 0, MAX_CELL_BURNIN, step=50, key="cal_burnin", persist_state="session", disabled=disabled)
+    st.number_input("Draws per cell", 10, MAX_CELL_DRAWS, step=50, key="cal_draws",
+                    persist_state="session", disabled=disabled)
+    st.number_input("Burn-in per cell", 0, MAX_CELL_BURNIN, step=50, key="cal_burnin",
+                    persist_state="session", disabled=disabled)
     if st.button("Reset to the pilot grid", disabled=disabled):
         ss.update(sweep_defaults(task))
         st.rerun()
@@ -77,7 +81,7 @@ with st.sidebar:
                              "recommendation with reasons, and one full-length confirmation run.")
 
 if stop_clicked and job is not None:
-    job.stop()
+    job.stop(wait=STOP_WAIT)
 if (sweep_clicked and grid is not None) or (auto_clicked and task is not None):
     try:
         job = jobs.start("calibrate", AutoCalibrateJob(task) if auto_clicked else SweepJob(task, grid, pilot))
@@ -121,9 +125,9 @@ def recommendation_box(rec, info):
     if rec.attempts and info.get("true_lambda") is not None:
         last = rec.attempts[-1]
         ref = info.get("target") or info["true_lambda"]
+        what = "finite-n target" if info.get("target") else "true λ"
         st.caption(f"Known-λ toy: the confirmation run's λ̂ = {last.lambda_hat:.4g} is "
-                   f"{(last.lambda_hat / ref - 1):+.1%} from the {'finite-n target' if info.get('target') else 'true λ'} "
-                   f"{ref:.4g}.")
+                   f"{(last.lambda_hat / ref - 1):+.1%} from the {what} {ref:.4g}.")
     nbeta = "auto" if rec.nbeta_multiplier == 1 else f"{rec.nbeta_multiplier:g}x"
     if st.button("Use these settings in Estimate", key="cal_use_recommended", type="primary"):
         send_to_estimate(info["model"], {"epsilon": rec.epsilon, "gamma": rec.gamma, "nbeta": nbeta})

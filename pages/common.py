@@ -34,6 +34,9 @@ DEFAULT_MODEL = "mnist1d_cnn_k10_s0"
 TOYS = ["crossing:1", "crossing:2", "crossing:3", "crossing:1,2", "crossing:1,1", "dln:4,3,4:r1",
         "dln:5,5,5:r0", "dln:10,5,10:r2"]
 UPLOAD = "upload"
+# Stop waits this long for the worker to finish its step, so the page redraws already stopped
+# instead of one poll later.
+STOP_WAIT = 2.0
 # UI caps (a crafted URL cannot exceed them; the library's own caps are wider)
 UI_MAX_CHAINS = 32
 UI_MAX_DRAWS = 20_000
@@ -246,12 +249,15 @@ def hyperparameter_controls(task, disabled: bool = False, prefix: str = "") -> t
     batches = [b for b in BATCH_GRID if b <= task.n] or [task.n]
     if ss.get(prefix + "batch_size") not in batches:
         ss[prefix + "batch_size"] = snap(ss.get(prefix + "batch_size") or 256, batches)
-    st.select_slider("Batch size", batches, key=prefix + "batch_size", disabled=disabled, bind=bind, persist_state="session")
+    st.select_slider("Batch size", batches, key=prefix + "batch_size", disabled=disabled, bind=bind,
+                     persist_state="session")
     with st.expander("Advanced"):
-        st.number_input("Steps between draws", 1, 100, key=prefix + "thin", disabled=disabled, bind=bind, persist_state="session")
+        st.number_input("Steps between draws", 1, 100, key=prefix + "thin", disabled=disabled, bind=bind,
+                        persist_state="session")
         st.number_input("Noise scale σ (1 = valid posterior)", 0.0, 10.0, step=0.1, key=prefix + "noise_scale",
                         disabled=disabled, bind=bind, persist_state="session")
-        st.number_input("Seed", 0, 2**31 - 1, key=prefix + "seed", disabled=disabled, bind=bind, persist_state="session")
+        st.number_input("Seed", 0, 2**31 - 1, key=prefix + "seed", disabled=disabled, bind=bind,
+                        persist_state="session")
     values = {k: ss[prefix + k] for k in HYPER_KEYS if k != "nbeta"}
     try:
         config = SGLDConfig(**{**task.defaults, **values, "nbeta": nbeta,

@@ -8,7 +8,7 @@ import streamlit as st
 from llc_core.config import InputError
 from llc_core.jobs import EstimateJob
 from llc_core.plots import compare_figure
-from pages.common import (DEFAULT_MODEL, EPS_GRID, apply_defaults, defaults_for,
+from pages.common import (STOP_WAIT, DEFAULT_MODEL, EPS_GRID, apply_defaults, defaults_for,
                           hyperparameter_controls, init_defaults, show_url_problems, model_picker, session_jobs, snap)
 from pages.live import fmt, numbers, run_info, run_panel, status_word
 
@@ -59,7 +59,7 @@ with st.sidebar:
 
 if stop_clicked:
     for slot in SLOTS:
-        jobs.stop(slot)
+        jobs.stop(slot, wait=STOP_WAIT)
 if run_clicked and config is not None:
     try:
         # Built first, started together: a bad config starts neither.

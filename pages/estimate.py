@@ -1,11 +1,13 @@
 """Estimate: pick a model, set the SGLD hyperparameters, press Run and watch λ̂ converge."""
 
+import numpy as np
 import streamlit as st
 
 from llc_core.config import InputError
 from llc_core.jobs import EstimateJob
-from pages.common import apply_defaults, hyperparameter_controls, init_defaults, model_picker, session_jobs, \
-    show_url_problems, take_sent_settings
+from llc_core.plots import loss_figure
+from pages.common import (STOP_WAIT, apply_defaults, hyperparameter_controls, init_defaults, model_picker,
+                          session_jobs, show_url_problems, take_sent_settings)
 from pages.live import run_info, run_panel
 
 st.title("Estimate λ̂")
@@ -33,7 +35,7 @@ with st.sidebar:
 if note := st.session_state.pop("sent_note", None):
     st.success(note)
 if stop_clicked and job is not None:
-    job.stop()
+    job.stop(wait=STOP_WAIT)
 if run_clicked and config is not None:
     try:
         job = jobs.start("estimate", EstimateJob(task, config))
@@ -46,6 +48,9 @@ if job is None:
     st.info("Pick a model and its SGLD settings in the sidebar, then press **Run**: every chain's loss "
             "trace and the running λ̂ stream in here, with a flag (cause and fix) the moment something "
             "goes wrong.")
+    if config is not None:  # the empty axes of the run to come (and Plotly loaded before it starts)
+        st.plotly_chart(loss_figure(np.array([]), np.zeros((0, 0)), config.burnin, None, config.total_steps),
+                        key="estimate_idle_chart")
     st.stop()
 
 

@@ -7,7 +7,7 @@ from llc_core.config import SGLDConfig
 from llc_core.demos import DEMOS, demo_config, demo_task
 from llc_core.jobs import EstimateJob
 from llc_core.toys import crossing_lambda, parse_toy
-from pages.common import TOYS, cached_task, session_jobs
+from pages.common import STOP_WAIT, TOYS, cached_task, session_jobs
 from pages.live import run_info, run_panel
 
 jobs = session_jobs()
@@ -69,7 +69,7 @@ def show_run(origin: str):
         text, stop = st.columns([5, 1], vertical_alignment="center")
         text.markdown(info.get("story", ""))
         if stop.button("Stop", key="learn_stop", disabled=not running, width="stretch"):
-            job.stop()
+            job.stop(wait=STOP_WAIT)
 
         @st.fragment(run_every=1.0 if running else None)
         def live_view():

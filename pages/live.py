@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 
 import streamlit as st
 
@@ -13,6 +14,7 @@ from llc_core import __version__
 from llc_core.plots import diagnostics_figure, lambda_figure, loss_figure
 
 PLOTS = ["Loss traces", "Running λ̂", "Diagnostics"]
+FIRST_RECORD_WAIT = 0.6  # seconds a just-started run's first draw may wait for its first record
 STATUS_STYLE = {"ok": "green", "warning": "orange", "negative": "red", "diverged": "red"}
 RUN_STATE = {"running": "running", "done": "finished", "stopped": "stopped (partial result)", "failed": "failed"}
 
@@ -62,6 +64,9 @@ def fmt(value: float, spec: str = ".4g") -> str:
 
 def run_panel(job, info: dict, key: str, plots: bool = True) -> None:
     """Everything about one estimate job. `key` keeps widget keys apart when several panels show."""
+    deadline = time.monotonic() + FIRST_RECORD_WAIT
+    while job.peek()[0] == "running" and job.peek()[1] is None and time.monotonic() < deadline:
+        time.sleep(0.05)  # the first record comes one step after setup: draw it now, not a poll later
     state, status, lam, std, used, progress, final = numbers(job)
     if state == "failed":
         st.error(f"The run failed: {job.error}")

@@ -7,7 +7,7 @@ from llc_core.data import DATASETS
 from llc_core.jobs import TrainJob
 from llc_core.plots import training_figure
 from llc_core.training import DEFAULT_TRAIN
-from pages.common import model_catalogue, send_to_estimate, session_jobs
+from pages.common import STOP_WAIT, model_catalogue, send_to_estimate, session_jobs
 
 MAX_EPOCHS = 1000
 ARCHS = {"mlp": "MLP", "cnn": "CNN"}
@@ -42,7 +42,8 @@ ss.setdefault("train_seed", 0)
 with st.sidebar:
     st.selectbox("Dataset", DATASETS, key="train_dataset", persist_state="session", disabled=running,
                  help="MNIST-1D is generated offline; MNIST / Fashion-MNIST read IDX files (see README).")
-    st.selectbox("Architecture", list(ARCHS), key="train_arch", persist_state="session", format_func=ARCHS.get, disabled=running)
+    st.selectbox("Architecture", list(ARCHS), key="train_arch",
+                 persist_state="session", format_func=ARCHS.get, disabled=running)
     st.slider("Classes (digits 0..K−1)", 2, 10, key="train_classes", persist_state="session", disabled=running)
     st.number_input("Seed", 0, 2**31 - 1, key="train_seed", persist_state="session", disabled=running)
     recipe = DEFAULT_TRAIN[(ss["train_dataset"], ss["train_arch"])]
@@ -52,7 +53,8 @@ with st.sidebar:
     st.number_input("Epochs", 1, MAX_EPOCHS, key="train_epochs", persist_state="session", disabled=running,
                     help=f"The recipe for this pair: {recipe.epochs} epochs, Adam lr {recipe.lr:g}, "
                          f"batch {recipe.batch_size}.")
-    st.checkbox("Equal n for every K (as in cached_models/)", value=True, key="train_same_n", persist_state="session", disabled=running)
+    st.checkbox("Equal n for every K (as in cached_models/)", value=True, key="train_same_n",
+                persist_state="session", disabled=running)
     st.text_input("Save as", key="train_name", persist_state="session", placeholder=default_name(ss), disabled=running)
     name = (ss.get("train_name") or "").strip() or default_name(ss)
     problem = check_name(name)
@@ -64,7 +66,7 @@ with st.sidebar:
     stop_clicked = b.button("Stop", key="train_stop", disabled=not running, width="stretch")
 
 if stop_clicked and job is not None:
-    job.stop()
+    job.stop(wait=STOP_WAIT)
 if train_clicked and problem is None:
     user_dir().mkdir(parents=True, exist_ok=True)
     args = dict(dataset=ss["train_dataset"], arch=ss["train_arch"], classes=int(ss["train_classes"]),

@@ -7,7 +7,7 @@ from llc_core.checkpoints import CACHE_DIR, list_checkpoints, load_task
 from llc_core.jobs import BatchJob
 from llc_core.plots import variability_figure
 from llc_core.variability import ARCH_NAMES, cache_dir, estimate_cached, summarize
-from pages.common import session_jobs
+from pages.common import STOP_WAIT, session_jobs
 
 MAX_DRAWS = 2000  # per run; 54 runs of the CNN at this length already take about an hour
 
@@ -49,7 +49,7 @@ if not metas:
     st.error(f"No MNIST-1D checkpoints in {CACHE_DIR}: rebuild them with `make models`.")
     st.stop()
 if stop_clicked and job is not None:
-    job.stop()
+    job.stop(wait=STOP_WAIT)
 if run_clicked and chosen:
     overrides = {"draws": int(st.session_state["var_draws"]), "chains": int(st.session_state["var_chains"])}
     job = jobs.start("variability", BatchJob(

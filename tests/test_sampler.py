@@ -131,9 +131,9 @@ def test_progress_records_stream_every_k_steps():
     task = parse_toy("crossing:1", n=2000)
     cfg = SGLDConfig(epsilon=1e-4, gamma=1.0, chains=2, draws=95, burnin=5, batch_size=50, report_every=25)
     records = list(SGLDRun(task, cfg))
-    assert [r.step for r in records] == [25, 50, 75, 100]
-    assert all(r.window_losses.shape == (2, 25) for r in records)
-    assert records[0].phase == "sampling" and records[-1].total_steps == 100
+    assert [r.step for r in records] == [1, 25, 50, 75, 100]  # the first at once, for live pages
+    assert [r.window_losses.shape for r in records] == [(2, 1), (2, 24), (2, 25), (2, 25), (2, 25)]
+    assert records[0].phase == "burnin" and records[1].phase == "sampling" and records[-1].total_steps == 100
     assert np.isfinite(records[-1].lambda_chain).all()
 
 
