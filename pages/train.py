@@ -58,7 +58,10 @@ with st.sidebar:
     st.text_input("Save as", key="train_name", persist_state="session", placeholder=default_name(ss), disabled=running)
     name = (ss.get("train_name") or "").strip() or default_name(ss)
     problem = check_name(name)
-    if problem and not running:
+    just_saved = job is not None and job.state == "done" and ss.get("train_info", {}).get("name") == name
+    if problem and just_saved:
+        st.info(f"Saved as {name!r}. To train another model, choose a new name.")
+    elif problem and not running:
         st.error(problem)
     a, b = st.columns(2)
     train_clicked = a.button("Train", key="train_run", type="primary", disabled=running or problem is not None,

@@ -199,6 +199,8 @@ def test_train_saves_to_user_models_and_joins_the_model_list(app, monkeypatch, t
     assert (tmp_path / "tiny_mlp.safetensors").exists() and (tmp_path / "tiny_mlp.json").exists()
     assert cached_models_snapshot() == before
     assert len(app.get("plotly_chart")) == 1
+    app.run()
+    assert any("Saved as 'tiny_mlp'" in i.value for i in app.info) and not app.error  # not "name taken"
     app.button(key="train_open").click().run()
     assert app.title[0].value == "Estimate λ̂"
     assert app.selectbox(key="model").value == "tiny_mlp"
