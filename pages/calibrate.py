@@ -148,25 +148,28 @@ def cell_loader(cells, info):
         send_to_estimate(info["model"], {"epsilon": c.epsilon, "gamma": c.gamma, "nbeta": nbeta})
 
 
+def progress_line(state, progress, cells, what: str):
+    """Where the sweep (or auto-calibrate) stands: running cell, confirmation run, or how it ended."""
+    done = len(cells)
+    if state == "running" and getattr(job, "phase", "pilot") == "confirm":
+        share = progress.step / max(1, progress.total_steps) if progress else 0.0
+        st.progress(min(1.0, share), text=f"{what}: confirming at full length (run {len(job.attempts) + 1})…")
+    elif state == "running":
+        st.progress(job.fraction(), text=f"{what}: cell {min(done + 1, job.total_cells)} of {job.total_cells}…")
+    elif state == "stopped":
+        st.warning(f"Stopped: partial sweep, {done} of {job.total_cells} cells (the cell in progress was dropped).")
+    elif state == "done":
+        st.caption(f"{what} finished: {done} cells in {sum(c.seconds for c in cells):.0f} s.")
+
+
 @st.fragment(run_every=1.0 if running else None)
 def live_view():
     state, progress, result, error = job.peek()
     info = st.session_state.get("cal_info", {})
     cells = job.snapshot_cells()
-    done = len(cells)
     if state == "failed":
         st.error(f"The sweep failed: {error}")
-    what = "Auto-calibrate" if info.get("auto") else "Sweep"
-    if state == "running":
-        phase = getattr(job, "phase", "pilot")
-        text = (f"{what}: confirming at full length (run {len(job.attempts) + 1})…" if phase == "confirm"
-                else f"{what}: cell {min(done + 1, job.total_cells)} of {job.total_cells}…")
-        st.progress(job.fraction() if phase != "confirm" else
-                    min(1.0, (progress.step / max(1, progress.total_steps)) if progress else 0.0), text=text)
-    elif state == "stopped":
-        st.warning(f"Stopped: partial sweep, {done} of {job.total_cells} cells (the cell in progress was dropped).")
-    elif state == "done":
-        st.caption(f"{what} finished: {done} cells in {sum(c.seconds for c in cells):.0f} s.")
+    progress_line(state, progress, cells, "Auto-calibrate" if info.get("auto") else "Sweep")
     rec = result if (state == "done" and info.get("auto")) else None
     chosen = None
     if rec is not None and rec.found:
