@@ -11,37 +11,26 @@ import argparse
 import pathlib
 import sys
 
-import numpy as np
-
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 from llc_core import SGLDConfig, estimate_llc  # noqa: E402
 from llc_core.checkpoints import CACHE_DIR, list_checkpoints, load_task  # noqa: E402
-
-ARCH_NAMES = {"mlp": "MLP", "cnn1d": "CNN"}
-
-
-def linear_fit(x, y):
-    slope, intercept = np.polyfit(x, y, 1)
-    resid = y - (intercept + slope * x)
-    r2 = 1 - (resid**2).sum() / ((y - y.mean()) ** 2).sum()
-    return slope, intercept, r2
+from llc_core.variability import ARCH_NAMES, Row, per_k_rows, summarize  # noqa: E402
 
 
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--draws", type=int, default=None, help="override the checkpoint default")
     args = parser.parse_args()
-    results = {}  # (arch, K) -> [λ̂ per seed]
-    statuses = {}
+    rows = []
     settings = {}  # arch -> the SGLD settings its checkpoints ran with
     for meta in sorted(list_checkpoints(CACHE_DIR), key=lambda m: (m["arch"]["kind"], m["classes"], m["seed"])):
         task = load_task(meta["path"])
         cfg = SGLDConfig(**{**task.defaults, **({"draws": args.draws} if args.draws else {})})
         res = estimate_llc(task, cfg)
-        key = (ARCH_NAMES[meta["arch"]["kind"]], meta["classes"])
-        settings[key[0]] = cfg
-        results.setdefault(key, []).append(res.lambda_hat)
-        statuses.setdefault(key, []).append(res.status)
+        arch = ARCH_NAMES[meta["arch"]["kind"]]
+        settings[arch] = cfg
+        rows.append(Row(meta["name"], arch, meta["classes"], meta["seed"], res.lambda_hat, res.lambda_hat_std,
+                        res.status, cached=False))
         print(f"  {meta['name']}: λ̂ = {res.lambda_hat:.2f} ± {res.lambda_hat_std:.2f} ({res.status}), "
               f"test acc {meta['test_accuracy']:.3f}", file=sys.stderr, flush=True)
     print("MNIST-1D, n = 4000 for every K, nβ = n/log n; SGLD per architecture:")
@@ -49,23 +38,17 @@ def main():
         print(f"- {arch}: ε={cfg.epsilon:g}, γ={cfg.gamma:g}, {cfg.chains} chains × {cfg.draws} draws "
               f"(+{cfg.burnin} burn-in), batch {cfg.batch_size}")
     print()
-    archs = sorted({a for a, _ in results})
+    summary = summarize(rows)
+    archs = sorted(summary)
     print("| K | " + " | ".join(f"{a} λ̂ (mean ± std over seeds)" for a in archs) + " |")
     print("|---|" + "---|" * len(archs))
-    for k in sorted({k for _, k in results}):
-        cells = []
-        for a in archs:
-            vals = np.array(results.get((a, k), []))
-            flag = "" if all(s == "ok" for s in statuses.get((a, k), [])) else " *"
-            cells.append(f"{vals.mean():.2f} ± {vals.std(ddof=1) if len(vals) > 1 else 0:.2f}{flag}")
-        print(f"| {k} | " + " | ".join(cells) + " |")
+    for row in per_k_rows(summary, flag_mark=" *"):
+        print(f"| {row['K']} | " + " | ".join(row.get(a, "–") for a in archs) + " |")
     print("\n| architecture | slope dλ̂/dK | intercept | R² (all seeds) |")
     print("|---|---|---|---|")
     for a in archs:
-        ks = np.array([k for (b, k), vals in results.items() if b == a for _ in vals], dtype=float)
-        ys = np.array([v for (b, k), vals in results.items() if b == a for v in vals])
-        slope, intercept, r2 = linear_fit(ks, ys)
-        print(f"| {a} | {slope:.2f} | {intercept:.2f} | {r2:.3f} |")
+        s = summary[a]
+        print(f"| {a} | {s['slope']:.2f} | {s['intercept']:.2f} | {s['r2']:.3f} |")
     print("\n* = at least one seed's run was flagged (status other than ok)")
 
 

@@ -131,11 +131,15 @@ def sweep(task: LLCTask, grid: SweepGrid, pilot: SGLDConfig, cancel=None,
         result = run.run(on_progress)
         if not result.completed and cancel is not None and cancel.is_set():
             return  # stopped mid-cell: a partial cell would look like a real result
-        mala = result.diagnostics.get("mala_acceptance") or []
-        mala = [m for m in mala if m is not None and not math.isnan(m)]
         yield Cell(eps, gamma, mult, result.nbeta, result.lambda_hat, result.lambda_hat_std, result.status,
-                   [f.code for f in result.warnings], float(np.mean(mala)) if mala else math.nan,
-                   time.perf_counter() - start, result.completed)
+                   [f.code for f in result.warnings], mean_mala(result), time.perf_counter() - start,
+                   result.completed)
+
+
+def mean_mala(result) -> float:
+    """MALA acceptance averaged over the chains that measured it; NaN if none did."""
+    values = [m for m in result.diagnostics.get("mala_acceptance") or [] if m is not None and not math.isnan(m)]
+    return float(np.mean(values)) if values else math.nan
 
 
 @dataclass
@@ -149,9 +153,6 @@ class Recommendation:
     reasons: list[str] = field(default_factory=list)
     attempts: list = field(default_factory=list)  # full-length confirmation runs (Attempt)
     confirmed: bool = False
-
-    def settings(self) -> dict:
-        return {"epsilon": self.epsilon, "gamma": self.gamma, "nbeta": self.nbeta}
 
 
 def _agree(a: float, b: float) -> bool:
@@ -270,10 +271,8 @@ def confirm(task: LLCTask, rec: Recommendation, cells: list[Cell], cancel=None, 
         if cancel is not None and cancel.is_set():
             break
         result = SGLDRun(task, full_config(task, rec, epsilon), cancel=cancel).run(on_progress)
-        mala = [m for m in result.diagnostics.get("mala_acceptance", []) if m is not None and not math.isnan(m)]
         attempt = Attempt(epsilon, result.lambda_hat, result.lambda_hat_std, result.status,
-                          [f.code for f in result.warnings], float(np.mean(mala)) if mala else math.nan,
-                          result.completed)
+                          [f.code for f in result.warnings], mean_mala(result), result.completed)
         rec.attempts.append(attempt)
         if on_attempt is not None:
             on_attempt(attempt)

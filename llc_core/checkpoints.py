@@ -27,13 +27,6 @@ MAX_WEIGHTS_BYTES = 50 * 1024 * 1024  # upload / load limit for one weights file
 MAX_METADATA_BYTES = 256 * 1024
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 CACHE_DIR = ROOT / "cached_models"
-
-
-def user_dir() -> pathlib.Path:
-    """Where models trained in the dashboard go (never cached_models/); $LLC_USER_MODELS overrides."""
-    return pathlib.Path(os.environ.get("LLC_USER_MODELS") or ROOT / "user_models")
-
-
 MANIFEST = "manifest.json"
 SAFE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 REQUIRED = {"format": str, "name": str, "arch": dict, "dataset": str, "classes": int, "same_n": bool,
@@ -195,6 +188,11 @@ def _load_legacy(path: pathlib.Path, meta: dict) -> nn.Module:
 
 
 # -- catalogue -----------------------------------------------------------------------------
+
+def user_dir() -> pathlib.Path:
+    """Where models trained in the dashboard go (never cached_models/); $LLC_USER_MODELS overrides."""
+    return pathlib.Path(os.environ.get("LLC_USER_MODELS") or ROOT / "user_models")
+
 
 def list_checkpoints(*dirs) -> list[dict]:
     """Metadata (plus 'path') of every readable checkpoint in the cache and user folders."""

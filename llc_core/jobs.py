@@ -176,23 +176,26 @@ class EstimateJob(Job):
 
 
 class SweepJob(Job):
-    """A calibration sweep: cells fill in one by one; `current` is the running cell's progress."""
+    """A calibration sweep: cells fill in one by one; the published update is the running cell's
+    latest Progress."""
 
     def __init__(self, task: LLCTask, grid, pilot: SGLDConfig):
-        from .calibrate import sweep
-
         grid.validate(pilot, task.n)  # in the caller's thread, so bad input is reported at once
-        self.grid, self.pilot = grid, pilot
+        self.task, self.grid, self.pilot = task, grid, pilot
         self.total_cells = len(grid.points())
         self.cells: list = []
-        self._run_cells = lambda cancel, on_progress: sweep(task, grid, pilot, cancel, on_progress)
-        super().__init__(self._sweep, label="sweep")
+        super().__init__(self._work_cells, label="sweep")
 
-    def _sweep(self, cancel, publish):
-        for cell in self._run_cells(cancel, publish):
-            with self._lock:
-                self.cells.append(cell)
+    def _work_cells(self, cancel, publish):
+        from .calibrate import sweep
+
+        for cell in sweep(self.task, self.grid, self.pilot, cancel, publish):
+            self._add_cell(cell)
         return self.snapshot_cells()
+
+    def _add_cell(self, cell) -> None:
+        with self._lock:
+            self.cells.append(cell)
 
     def snapshot_cells(self) -> list:
         with self._lock:
@@ -262,25 +265,19 @@ class AutoCalibrateJob(SweepJob):
     def __init__(self, task: LLCTask):
         from .calibrate import pilot_config, pilot_grid
 
-        self.task = task
         self.attempts: list = []
-        self.phase = "pilot"
         super().__init__(task, pilot_grid(task), pilot_config(task))
-        self._work = self._auto
 
-    def _auto(self, cancel, publish):
+    @property
+    def phase(self) -> str:
+        """"pilot" while sweep cells are running, "confirm" for the full-length runs after them."""
+        return "pilot" if len(self.snapshot_cells()) < self.total_cells else "confirm"
+
+    def _work_cells(self, cancel, publish):
         from .calibrate import auto_calibrate
-
-        def on_cell(cell):
-            with self._lock:
-                self.cells.append(cell)
 
         def on_attempt(attempt):
             with self._lock:
                 self.attempts.append(attempt)
 
-        def on_progress(p):
-            self.phase = "pilot" if len(self.cells) < self.total_cells else "confirm"
-            publish(p)
-
-        return auto_calibrate(self.task, cancel, on_cell, on_progress, on_attempt)
+        return auto_calibrate(self.task, cancel, self._add_cell, publish, on_attempt)

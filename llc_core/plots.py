@@ -151,8 +151,7 @@ def compare_figure(runs: list[dict], total_steps=None) -> go.Figure:
                    height=380, total_steps=total_steps)
 
 
-VERDICT_STYLE = {"ok": ("", "#111"), "unstable": ("⚠ ", "#8a5a00"), "negative": ("negative", "#d62728"),
-                 "diverged": ("diverged", "#d62728"), "pending": ("…", "#999")}
+VERDICT_MARK = {"ok": "", "unstable": "⚠ ", "negative": "negative", "diverged": "diverged", "pending": "…"}
 
 
 def sweep_heatmap(epsilons, gammas, cells: dict, chosen=None) -> go.Figure:
@@ -165,7 +164,7 @@ def sweep_heatmap(epsilons, gammas, cells: dict, chosen=None) -> go.Figure:
         z_row, t_row = [], []
         for e in epsilons:
             lam, verdict = cells.get((e, g), (np.nan, "pending"))
-            mark, _ = VERDICT_STYLE.get(verdict, ("?", "#111"))
+            mark = VERDICT_MARK.get(verdict, "?")
             colored = verdict in ("ok", "unstable") and np.isfinite(lam)
             z_row.append(lam if colored else np.nan)
             t_row.append(f"{mark}{lam:.3g}" if colored else mark)

@@ -11,8 +11,6 @@ import json
 import os
 import pathlib
 from dataclasses import dataclass
-from typing import Iterator
-
 import numpy as np
 
 from .config import SGLDConfig
@@ -79,15 +77,6 @@ def _num(x: float):
     return None if x is None or not np.isfinite(x) else float(x)
 
 
-def run_all(metas: list[dict], load_task, overrides: dict, cancel=None, folder=None) -> Iterator[Row]:
-    for meta in metas:
-        if cancel is not None and cancel.is_set():
-            return
-        row = estimate_cached(meta, load_task, overrides, cancel, folder)
-        if row is not None:
-            yield row
-
-
 def linear_fit(x, y) -> tuple[float, float, float]:
     """Least-squares slope, intercept and R² of y = intercept + slope·x."""
     x, y = np.asarray(x, float), np.asarray(y, float)
@@ -116,3 +105,16 @@ def summarize(rows: list[Row]) -> dict:
             "slope": slope, "intercept": intercept, "r2": r2,
         }
     return out
+
+
+def per_k_rows(summary: dict, flag_mark: str) -> list[dict]:
+    """One row per K: {"K": k, arch: "mean ± std" (+ flag_mark if any seed's run was flagged)}."""
+    rows = []
+    for k in sorted({k for s in summary.values() for k in s["classes"]}):
+        row = {"K": k}
+        for arch, s in summary.items():
+            if k in s["classes"]:
+                i = s["classes"].index(k)
+                row[arch] = f"{s['mean'][i]:.2f} ± {s['std'][i]:.2f}" + (flag_mark if s["flagged"][i] else "")
+        rows.append(row)
+    return rows

@@ -6,7 +6,7 @@ import streamlit as st
 from llc_core.checkpoints import CACHE_DIR, list_checkpoints, load_task
 from llc_core.jobs import BatchJob
 from llc_core.plots import variability_figure
-from llc_core.variability import ARCH_NAMES, cache_dir, estimate_cached, summarize
+from llc_core.variability import ARCH_NAMES, cache_dir, estimate_cached, per_k_rows, summarize
 from pages.common import STOP_WAIT, session_jobs
 
 MAX_DRAWS = 2000  # per run; 54 runs of the CNN at this length already take about an hour
@@ -86,11 +86,7 @@ def live_view():
                           "runs": sum(s["seeds"])} for a, s in summary.items()])
     st.dataframe(fits, hide_index=True, column_config={k: st.column_config.NumberColumn(format="%.3g")
                                                        for k in ("slope dλ̂/dK", "intercept", "R²")})
-    table = pd.DataFrame([{"K": k, **{f"{a} λ̂": f"{s['mean'][s['classes'].index(k)]:.2f} ± "
-                                              f"{s['std'][s['classes'].index(k)]:.2f}"
-                                              + (" ⚠" if s["flagged"][s["classes"].index(k)] else "")
-                                        for a, s in summary.items() if k in s["classes"]}}
-                          for k in sorted({k for s in summary.values() for k in s["classes"]})])
+    table = pd.DataFrame(per_k_rows(summary, flag_mark=" ⚠")).rename(columns={a: f"{a} λ̂" for a in summary})
     st.dataframe(table, hide_index=True)
     st.caption("⚠: at least one seed's run was flagged (open it on Estimate to see why). "
                f"Cache: {cache_dir()}")

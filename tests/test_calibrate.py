@@ -13,7 +13,7 @@ from llc_core.checkpoints import CACHE_DIR, list_checkpoints, load_task
 from llc_core.config import ConfigError, SGLDConfig
 from llc_core.jobs import BatchJob, SweepJob, TrainJob
 from llc_core.toys import parse_toy
-from llc_core.variability import Row, estimate_cached, linear_fit, summarize
+from llc_core.variability import Row, estimate_cached, linear_fit, per_k_rows, summarize
 
 
 def cell(eps, gamma, lam, status="ok", flags=(), mala=0.9, mult=1.0):
@@ -169,3 +169,10 @@ def test_training_refuses_to_overwrite(tmp_path):
     job = TrainJob(dict(dataset="mnist1d", arch="mlp", classes=2, seed=0, out=out, epochs=1, overwrite=False)).start()
     assert job.join(30) and job.state == "failed" and "already exists" in job.error
     assert out.read_bytes() == b"keep me"
+
+
+def test_per_k_rows_mark_flagged_ks():
+    rows = [Row(f"m{k}{s}", "MLP", k, s, 10.0 * k + s, 0.1, "warning" if k == 3 and s else "ok", False)
+            for k in (2, 3) for s in (0, 1)]
+    assert per_k_rows(summarize(rows), flag_mark=" *") == [{"K": 2, "MLP": "20.50 ± 0.71"},
+                                                           {"K": 3, "MLP": "30.50 ± 0.71 *"}]
