@@ -9,7 +9,8 @@ from llc_core.calibrate import MAX_SWEEP_CELLS, SweepGrid, pilot_config, pilot_g
 from llc_core.config import InputError, SGLDConfig
 from llc_core.jobs import AutoCalibrateJob, SweepJob
 from llc_core.plots import sweep_heatmap
-from pages.common import STOP_WAIT, EPS_GRID, GAMMA_GRID, model_picker, send_to_estimate, session_jobs, snap
+from pages.common import (EPS_GRID, GAMMA_GRID, STOP_WAIT, model_picker, run_stop_buttons, send_to_estimate,
+                          session_jobs, snap)
 
 NBETA_MULTS = [0.25, 0.5, 1.0, 2.0, 4.0]
 MAX_CELL_DRAWS = 5000
@@ -72,10 +73,7 @@ with st.sidebar:
     if task is not None:
         st.caption(f"{task.num_params:,} parameters · n = {task.n:,}")
         grid, pilot = sweep_controls(task, running)
-    a, b = st.columns(2)
-    sweep_clicked = a.button("Run sweep", key="cal_run", type="primary", disabled=running or grid is None,
-                             width="stretch")
-    stop_clicked = b.button("Stop", key="cal_stop", disabled=not running, width="stretch")
+    sweep_clicked, stop_clicked = run_stop_buttons("cal_", running, grid is not None, "Run sweep")
     auto_clicked = st.button("Auto-calibrate", key="cal_auto", disabled=running or task is None,
                              width="stretch", help="Pilot sweep around this model's defaults, "
                              "recommendation with reasons, and one full-length confirmation run.")

@@ -16,7 +16,6 @@ from llc_core.jobs import JobSlot
 from llc_core.toys import parse_toy, toy_true_lambda
 
 
-
 def _leave_pages_directory_mode() -> None:
     """A fresh server treats pages/ as a Streamlit v1 pages folder until app.py first calls
     st.navigation: a deep link (/calibrate) as the first visit would run the page alone, with
@@ -46,6 +45,12 @@ GAMMA_GRID = [0.0] + [round(m * 10.0**e, 6) for e in range(-1, 4) for m in (1, 2
 BATCH_GRID = [16, 32, 64, 128, 256, 512, 1000, 1024, 2048, 4096]
 HYPER_KEYS = ("epsilon", "gamma", "nbeta", "chains", "draws", "burnin", "thin", "batch_size",
               "noise_scale", "seed")
+# The integer controls' ranges: the widgets use them, and so does the check of values from a URL.
+INT_RANGES = {"chains": (1, UI_MAX_CHAINS), "draws": (10, min(UI_MAX_DRAWS, MAX_DRAWS)), "burnin": (0, UI_MAX_BURNIN),
+              "thin": (1, 100), "seed": (0, 2**31 - 1)}
+NOISE_RANGE = (0.0, 10.0)
+
+
 @st.cache_resource(scope="session", on_release=lambda slot: slot.close(), show_spinner=False)
 def session_jobs() -> JobSlot:
     """This browser session's background jobs; stopped when the tab closes."""
@@ -95,6 +100,11 @@ def eps_options(task) -> list[float]:
     return sorted(set(EPS_GRID) | extra)
 
 
+def batch_options(n: int) -> list[int]:
+    """Batch sizes the slider offers for a training set of n examples."""
+    return [b for b in BATCH_GRID if b <= n] or [n]
+
+
 def fmt_eps(value: float) -> str:
     return f"{value:.1e}" if value in EPS_GRID else f"{value:.3e}"
 
@@ -105,7 +115,7 @@ def defaults_for(task) -> dict:
         "epsilon": snap(base.epsilon, eps_options(task)), "gamma": snap(base.gamma, GAMMA_GRID),
         "nbeta": "auto", "chains": min(base.chains, UI_MAX_CHAINS), "draws": base.draws,
         "burnin": base.burnin, "thin": base.thin,
-        "batch_size": snap(min(base.batch_size, task.n), [b for b in BATCH_GRID if b <= task.n] or [task.n]),
+        "batch_size": snap(min(base.batch_size, task.n), batch_options(task.n)),
         "noise_scale": 1.0, "seed": 0,
     }
 
@@ -139,7 +149,6 @@ def _int_between(raw: str, low: int, high: int) -> bool:
 
 def url_value_problem(key: str, raw: str, task) -> str | None:
     """Why a hyperparameter value from the URL is unusable (the text says what is allowed), or None."""
-    n = task.n
     if key == "epsilon":
         return None if raw in {fmt_eps(v) for v in eps_options(task)} else \
             f"ε must be one of the slider's values, {EPS_GRID[0]:.0e} to {EPS_GRID[-1]:g}"
@@ -147,17 +156,16 @@ def url_value_problem(key: str, raw: str, task) -> str | None:
         return None if raw in {f"{v:g}" for v in GAMMA_GRID} else \
             f"γ must be one of the slider's values, 0 to {GAMMA_GRID[-1]:g}"
     if key == "batch_size":
-        sizes = [b for b in BATCH_GRID if b <= n] or [n]
+        sizes = batch_options(task.n)
         return None if raw in {str(b) for b in sizes} else f"batch size must be one of {sizes}"
     if key == "noise_scale":
+        low, high = NOISE_RANGE
         try:
-            return None if 0.0 <= float(raw) <= 10.0 else "σ must be a number in [0, 10]"
+            return None if low <= float(raw) <= high else f"σ must be a number in [{low:g}, {high:g}]"
         except ValueError:
-            return "σ must be a number in [0, 10]"
-    ranges = {"chains": (1, UI_MAX_CHAINS), "draws": (10, min(UI_MAX_DRAWS, MAX_DRAWS)),
-              "burnin": (0, UI_MAX_BURNIN), "thin": (1, 100), "seed": (0, 2**31 - 1)}
-    if key in ranges and not _int_between(raw, *ranges[key]):
-        return f"{key} must be an integer in [{ranges[key][0]}, {ranges[key][1]:,}]"
+            return f"σ must be a number in [{low:g}, {high:g}]"
+    if key in INT_RANGES and not _int_between(raw, *INT_RANGES[key]):
+        return f"{key} must be an integer in [{INT_RANGES[key][0]}, {INT_RANGES[key][1]:,}]"
     return None  # nβ is parsed, and its errors shown, by the controls themselves
 
 
@@ -183,7 +191,8 @@ def uploaded_task(files):
 
 def model_picker(disabled: bool = False, key: str = "model", allow_upload: bool = True,
                  label: str = "Model") -> tuple[str, object]:
-    """The model selectbox (bound to the URL) and the loaded task, or None with the error shown."""
+    """The model selectbox (its choice written to the URL) and the loaded task, or None with the error
+    shown."""
     catalogue = model_catalogue()
     choices = [c for c in catalogue if allow_upload or c != UPLOAD]
     if st.session_state.get(key) not in choices:
@@ -195,8 +204,6 @@ def model_picker(disabled: bool = False, key: str = "model", allow_upload: bool 
         st.session_state[key] = next((c for c in wanted if c in choices), choices[0])
 
     def on_change():
-        if "load_settings" in st.session_state:
-            return  # another page is handing over a model and settings; they win
         if st.session_state[key] != UPLOAD and key == "model":
             try:
                 apply_defaults(cached_task(st.session_state[key]))
@@ -241,22 +248,23 @@ def hyperparameter_controls(task, disabled: bool = False, prefix: str = "") -> t
     except InputError as exc:
         st.error(str(exc))
         return None, ""
-    st.slider("Chains", 1, UI_MAX_CHAINS, key=prefix + "chains", disabled=disabled, bind=bind, persist_state="session")
-    st.number_input("Draws per chain", 10, min(UI_MAX_DRAWS, MAX_DRAWS), step=100, key=prefix + "draws",
+    st.slider("Chains", *INT_RANGES["chains"], key=prefix + "chains", disabled=disabled, bind=bind,
+              persist_state="session")
+    st.number_input("Draws per chain", *INT_RANGES["draws"], step=100, key=prefix + "draws",
                     disabled=disabled, bind=bind, persist_state="session")
-    st.number_input("Burn-in steps", 0, UI_MAX_BURNIN, step=100, key=prefix + "burnin", disabled=disabled,
+    st.number_input("Burn-in steps", *INT_RANGES["burnin"], step=100, key=prefix + "burnin", disabled=disabled,
                     bind=bind, persist_state="session")
-    batches = [b for b in BATCH_GRID if b <= task.n] or [task.n]
+    batches = batch_options(task.n)
     if ss.get(prefix + "batch_size") not in batches:
         ss[prefix + "batch_size"] = snap(ss.get(prefix + "batch_size") or 256, batches)
     st.select_slider("Batch size", batches, key=prefix + "batch_size", disabled=disabled, bind=bind,
                      persist_state="session")
     with st.expander("Advanced"):
-        st.number_input("Steps between draws", 1, 100, key=prefix + "thin", disabled=disabled, bind=bind,
+        st.number_input("Steps between draws", *INT_RANGES["thin"], key=prefix + "thin", disabled=disabled, bind=bind,
                         persist_state="session")
-        st.number_input("Noise scale σ (1 = valid posterior)", 0.0, 10.0, step=0.1, key=prefix + "noise_scale",
+        st.number_input("Noise scale σ (1 = valid posterior)", *NOISE_RANGE, step=0.1, key=prefix + "noise_scale",
                         disabled=disabled, bind=bind, persist_state="session")
-        st.number_input("Seed", 0, 2**31 - 1, key=prefix + "seed", disabled=disabled, bind=bind,
+        st.number_input("Seed", *INT_RANGES["seed"], key=prefix + "seed", disabled=disabled, bind=bind,
                         persist_state="session")
     values = {k: ss[prefix + k] for k in HYPER_KEYS if k != "nbeta"}
     try:
@@ -271,8 +279,18 @@ def hyperparameter_controls(task, disabled: bool = False, prefix: str = "") -> t
     return config, nbeta_text
 
 
+def run_stop_buttons(prefix: str, running: bool, ready: bool, label: str = "Run") -> tuple[bool, bool]:
+    """The sidebar's Run and Stop pair (keys PREFIXrun, PREFIXstop): Run while idle and ready,
+    Stop while running. Returns (run clicked, stop clicked)."""
+    left, right = st.columns(2)
+    run = left.button(label, key=f"{prefix}run", type="primary", disabled=running or not ready, width="stretch")
+    stop = right.button("Stop", key=f"{prefix}stop", disabled=not running, width="stretch")
+    return run, stop
+
+
 def send_to_estimate(model: str, settings: dict, note: str = "Settings loaded from Calibrate.") -> None:
-    """Open Estimate with this model and these settings (the rest from the model's defaults)."""
+    """Open Estimate with this model and these settings (the rest from the model's defaults); values as
+    the widgets hold them (nβ as text: "auto" or "2x")."""
     st.session_state["load_settings"] = {"model": model, "settings": settings, "note": note}
     # query_params={} rather than the default clear(), which refuses while widgets are URL-bound
     st.switch_page("pages/estimate.py", query_params={})
@@ -294,7 +312,5 @@ def take_sent_settings() -> None:
             value = snap(value, eps_options(task))
         elif key == "gamma":
             value = snap(value, GAMMA_GRID)
-        elif key == "nbeta" and not isinstance(value, str):
-            value = f"{value:.6g}"
         st.session_state[key] = value
-    st.session_state["sent_note"] = sent.get("note") or "Settings loaded from Calibrate."
+    st.session_state["sent_note"] = sent["note"]

@@ -8,8 +8,9 @@ import streamlit as st
 from llc_core.config import InputError
 from llc_core.jobs import EstimateJob
 from llc_core.plots import compare_figure
-from pages.common import (STOP_WAIT, DEFAULT_MODEL, EPS_GRID, apply_defaults, defaults_for,
-                          hyperparameter_controls, init_defaults, show_url_problems, model_picker, session_jobs, snap)
+from pages.common import (DEFAULT_MODEL, EPS_GRID, STOP_WAIT, apply_defaults, defaults_for,
+                          hyperparameter_controls, init_defaults, model_picker, run_stop_buttons, session_jobs,
+                          show_url_problems, snap)
 from pages.live import fmt, numbers, run_info, run_panel, status_word
 
 PREFIX = "cmp_"
@@ -52,10 +53,7 @@ with st.sidebar:
         if st.button("Reset to settings safe for both", disabled=running):
             apply_defaults(task_a, PREFIX, shared_defaults(task_a, task_b))
             st.rerun()
-    left, right = st.columns(2)
-    run_clicked = left.button("Run both", key="cmp_run", type="primary", disabled=running or config is None,
-                              width="stretch")
-    stop_clicked = right.button("Stop", key="cmp_stop", disabled=not running, width="stretch")
+    run_clicked, stop_clicked = run_stop_buttons("cmp_", running, config is not None, "Run both")
 
 if stop_clicked:
     for slot in SLOTS:

@@ -7,7 +7,7 @@ from llc_core.config import InputError
 from llc_core.jobs import EstimateJob
 from llc_core.plots import loss_figure
 from pages.common import (STOP_WAIT, apply_defaults, hyperparameter_controls, init_defaults, model_picker,
-                          session_jobs, show_url_problems, take_sent_settings)
+                          run_stop_buttons, session_jobs, show_url_problems, take_sent_settings)
 from pages.live import run_info, run_panel
 
 st.title("Estimate λ̂")
@@ -27,10 +27,7 @@ with st.sidebar:
         if st.button("Reset to this model's defaults", disabled=running):
             apply_defaults(task)
             st.rerun()
-    left, right = st.columns(2)
-    run_clicked = left.button("Run", key="run", type="primary", disabled=running or config is None,
-                              width="stretch")
-    stop_clicked = right.button("Stop", key="stop", disabled=not running, width="stretch")
+    run_clicked, stop_clicked = run_stop_buttons("", running, config is not None)
 
 if note := st.session_state.pop("sent_note", None):
     st.success(note)

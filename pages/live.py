@@ -65,7 +65,7 @@ def fmt(value: float, spec: str = ".4g") -> str:
 def run_panel(job, info: dict, key: str, plots: bool = True) -> None:
     """Everything about one estimate job. `key` keeps widget keys apart when several panels show."""
     deadline = time.monotonic() + FIRST_RECORD_WAIT
-    while job.peek()[0] == "running" and job.peek()[1] is None and time.monotonic() < deadline:
+    while (peek := job.peek())[0] == "running" and peek[1] is None and time.monotonic() < deadline:
         time.sleep(0.05)  # the first record comes one step after setup: draw it now, not a poll later
     state, status, lam, std, used, progress, final = numbers(job)
     if state == "failed":

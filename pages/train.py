@@ -7,7 +7,7 @@ from llc_core.data import DATASETS
 from llc_core.jobs import TrainJob
 from llc_core.plots import training_figure
 from llc_core.training import DEFAULT_TRAIN
-from pages.common import STOP_WAIT, model_catalogue, send_to_estimate, session_jobs
+from pages.common import STOP_WAIT, model_catalogue, run_stop_buttons, send_to_estimate, session_jobs
 
 MAX_EPOCHS = 1000
 ARCHS = {"mlp": "MLP", "cnn": "CNN"}
@@ -63,10 +63,7 @@ with st.sidebar:
         st.info(f"Saved as {name!r}. To train another model, choose a new name.")
     elif problem and not running:
         st.error(problem)
-    a, b = st.columns(2)
-    train_clicked = a.button("Train", key="train_run", type="primary", disabled=running or problem is not None,
-                             width="stretch")
-    stop_clicked = b.button("Stop", key="train_stop", disabled=not running, width="stretch")
+    train_clicked, stop_clicked = run_stop_buttons("train_", running, problem is None, "Train")
 
 if stop_clicked and job is not None:
     job.stop(wait=STOP_WAIT)

@@ -7,7 +7,7 @@ from llc_core.checkpoints import CACHE_DIR, list_checkpoints, load_task
 from llc_core.jobs import BatchJob
 from llc_core.plots import variability_figure
 from llc_core.variability import ARCH_NAMES, cache_dir, estimate_cached, per_k_rows, summarize
-from pages.common import STOP_WAIT, session_jobs
+from pages.common import STOP_WAIT, run_stop_buttons, session_jobs
 
 MAX_DRAWS = 2000  # per run; 54 runs of the CNN at this length already take about an hour
 
@@ -40,10 +40,7 @@ with st.sidebar:
     st.slider("Chains per run", 1, 8, key="var_chains", persist_state="session", disabled=running)
     chosen = [m for m in metas if ARCH_NAMES.get(m["arch"]["kind"]) in st.session_state["var_archs"]]
     st.caption(f"{len(chosen)} checkpoints")
-    a, b = st.columns(2)
-    run_clicked = a.button("Run", key="var_run", type="primary", disabled=running or not chosen,
-                           width="stretch")
-    stop_clicked = b.button("Stop", key="var_stop", disabled=not running, width="stretch")
+    run_clicked, stop_clicked = run_stop_buttons("var_", running, bool(chosen))
 
 if not metas:
     st.error(f"No MNIST-1D checkpoints in {CACHE_DIR}: rebuild them with `make models`.")
