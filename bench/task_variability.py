@@ -14,7 +14,8 @@ import sys
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 from llc_core import SGLDConfig, estimate_llc  # noqa: E402
 from llc_core.checkpoints import CACHE_DIR, list_checkpoints, load_task  # noqa: E402
-from llc_core.variability import ARCH_NAMES, Row, per_k_rows, summarize  # noqa: E402
+from llc_core.recipes import arch_name
+from llc_core.variability import Row, per_k_rows, summarize  # noqa: E402
 
 
 def main():
@@ -27,7 +28,7 @@ def main():
         task = load_task(meta["path"])
         cfg = SGLDConfig(**{**task.defaults, **({"draws": args.draws} if args.draws else {})})
         res = estimate_llc(task, cfg)
-        arch = ARCH_NAMES[meta["arch"]["kind"]]
+        arch = arch_name(meta["arch"]["kind"])
         settings[arch] = cfg
         rows.append(Row(meta["name"], arch, meta["classes"], meta["seed"], res.lambda_hat, res.lambda_hat_std,
                         res.status, cached=False))

@@ -18,10 +18,7 @@ from .config import ConfigError, SGLDConfig, default_nbeta
 from .sampler import SGLDRun
 from .task import LLCTask
 
-# A sweep runs cells one after another; these caps keep a crafted request (or URL) from
-# starting a job that would hold a core for hours.
-MAX_SWEEP_CELLS = 60
-MAX_SWEEP_CHAIN_STEPS = 3_000_000  # Σ over cells of chains × (burn-in + draws·thin)
+from .limits import MAX_SWEEP_CELLS, MAX_SWEEP_CHAIN_STEPS
 # Flags that disqualify a cell: it diverged, went negative, started with a spike, was still
 # drifting, or its step size was too large for the posterior (MALA far below 0.9).
 DISQUALIFYING = ("diverged", "negative", "init_spike", "not_stationary", "low_mala", "loss_below_init")
@@ -96,7 +93,7 @@ def cell_config(pilot: SGLDConfig, epsilon: float, gamma: float, multiplier: flo
 
 def pilot_config(task: LLCTask, base: SGLDConfig | None = None) -> SGLDConfig:
     """Short chains for a sweep: a fifth of the task's default run, at least 100 draws."""
-    base = base or SGLDConfig(**task.defaults)
+    base = base or task.defaults
     return base.replace(chains=max(2, min(8, base.chains // 4)), draws=max(100, base.draws // 5),
                         burnin=base.burnin // 5)
 
@@ -113,7 +110,7 @@ def half_decades(center: float, count: int) -> tuple[float, ...]:
 def pilot_grid(task: LLCTask, base: SGLDConfig | None = None) -> SweepGrid:
     """ε over two decades around the task's default in half-decades; γ at 1/10, 1 and 10× its default
     (γ = 0 is never swept: without localization nothing holds the chains near w*)."""
-    base = base or SGLDConfig(**task.defaults)
+    base = base or task.defaults
     gamma = half_decades(base.gamma, 1)[0] if base.gamma > 0 else 1.0
     return SweepGrid(half_decades(base.epsilon, 5), (gamma / 10, gamma, gamma * 10), (1.0,))
 
@@ -259,7 +256,7 @@ class Attempt:
 
 def full_config(task: LLCTask, rec: Recommendation, epsilon: float) -> SGLDConfig:
     """The task's default run length at the recommended settings."""
-    return SGLDConfig(**task.defaults).replace(epsilon=epsilon, gamma=rec.gamma, nbeta=rec.nbeta)
+    return task.defaults.replace(epsilon=epsilon, gamma=rec.gamma, nbeta=rec.nbeta)
 
 
 def confirm(task: LLCTask, rec: Recommendation, cells: list[Cell], cancel=None, on_progress=None,

@@ -23,8 +23,7 @@ from .data import DATASETS
 from .models import ArchError, build_model, count_params
 
 FORMAT = "llc-lab-checkpoint/1"
-MAX_WEIGHTS_BYTES = 50 * 1024 * 1024  # upload / load limit for one weights file
-MAX_METADATA_BYTES = 256 * 1024
+from .limits import MAX_METADATA_BYTES, MAX_WEIGHTS_BYTES
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 CACHE_DIR = ROOT / "cached_models"
 MANIFEST = "manifest.json"
@@ -218,25 +217,9 @@ def write_manifest(folder) -> pathlib.Path:
 
 # -- estimation tasks ----------------------------------------------------------------------
 
-# SGLD defaults for our checkpoints. MNIST-1D (n = 4000, nβ = n/log n ≈ 482, γ = 100): ε is
-# chosen per architecture so that MALA acceptance sits near 0.9 — measured on K=10 seed 0:
-# MLP ε = 1e-4 → 0.99–1.0 (chains barely move), 2e-4 → 0.95–1.0 (0.90–0.94 at K=2),
-# 3e-4 → 0.66–0.78 with λ̂ +16%; CNN ε = 1e-4 → ok, 3e-4 → 0.63–0.75 with λ̂ ×7.
-_MNIST1D = dict(gamma=100.0, chains=4, draws=1000, burnin=200, batch_size=256)
-_SEED_EXPERIMENT = dict(epsilon=2e-4, gamma=10.0, chains=4, draws=1000, burnin=200, batch_size=256)
-CHECKPOINT_SGLD_DEFAULTS = {
-    ("mnist1d", "mlp"): dict(_MNIST1D, epsilon=2e-4),
-    ("mnist1d", "cnn1d"): dict(_MNIST1D, epsilon=1e-4),
-}
-
-
-def sgld_defaults(meta: dict) -> dict:
-    """Calibrated defaults for MNIST-1D checkpoints; the seed experiment's for 28×28 ones."""
-    return dict(CHECKPOINT_SGLD_DEFAULTS.get((meta["dataset"], meta["arch"]["kind"]), _SEED_EXPERIMENT))
-
-
 def task_from(model: nn.Module, meta: dict, data_dir=None):
     from .data import load_dataset
+    from .recipes import sgld_defaults
     from .task import LLCTask
 
     data = load_dataset(meta["dataset"], classes=meta["classes"], same_n=meta["same_n"], data_dir=data_dir)

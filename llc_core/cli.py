@@ -115,8 +115,7 @@ def main(argv: list[str] | None = None) -> int:
 def _config_for(task, args) -> SGLDConfig:
     dests = {field: flag[2:].replace("-", "_") for flag, (field, _) in HYPER_FLAGS.items()}
     overrides = {field: getattr(args, dest) for field, dest in dests.items() if hasattr(args, dest)}
-    merged = {**task.defaults, **overrides, "device": args.device}
-    return SGLDConfig(**merged).validate(task.n)
+    return task.defaults.replace(**overrides, device=args.device).validate(task.n)
 
 
 def cmd_estimate(args) -> int:

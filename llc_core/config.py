@@ -5,12 +5,10 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, fields, replace
 
-# Caps that keep a crafted request (URL, CLI, API) from starting a runaway job.
-MAX_CHAINS = 64
-MAX_DRAWS = 200_000
-MAX_BURNIN = 200_000
-MAX_THIN = 1_000
-MAX_TRACE_POINTS = 20_000
+from .limits import MAX_BURNIN, MAX_CHAINS, MAX_DRAWS, MAX_THIN, MAX_TRACE_POINTS
+
+# The SG-MCMC update rules llc_core implements (see llc_core/sampler.py).
+SAMPLERS = ("sgld",)
 
 
 class InputError(ValueError):
@@ -23,6 +21,7 @@ class ConfigError(InputError):
 
 @dataclass(frozen=True)
 class SGLDConfig:
+    sampler: str = "sgld"  # update rule, one of SAMPLERS
     epsilon: float = 1e-4  # step size ε
     gamma: float = 100.0  # localization strength γ
     nbeta: float | None = None  # inverse temperature nβ; None means n / log n
@@ -73,6 +72,8 @@ class SGLDConfig:
         _int_in("diag_every", self.diag_every, 0, 1_000_000)
         _int_in("max_trace_points", self.max_trace_points, 16, MAX_TRACE_POINTS)
         _int_in("batch_size", self.batch_size, 1, n if n is not None else 10**9)
+        if self.sampler not in SAMPLERS:
+            raise ConfigError(f"sampler={self.sampler!r} is invalid: use one of {', '.join(SAMPLERS)}")
         if self.vectorize not in ("auto", "on", "off"):
             raise ConfigError(f"vectorize={self.vectorize!r} is invalid: use auto, on or off")
         if self.device not in ("cpu", "cuda", "auto") and not self.device.startswith("cuda:"):

@@ -54,7 +54,7 @@ def regression_task(w_star: float, n: int = 1000, seed: int = 0) -> LLCTask:
     with torch.no_grad():
         model.weight.fill_(w_star)
     return LLCTask(model, x, x.clone(), half_mse, name=f"regression (w* = {w_star:g}, minimum at 1)",
-                   defaults=dict(epsilon=1e-4, gamma=1.0, chains=4, draws=300, burnin=200, batch_size=100))
+                   defaults=SGLDConfig(epsilon=1e-4, gamma=1.0, chains=4, draws=300, burnin=200, batch_size=100))
 
 
 def demo_task(demo: Demo) -> LLCTask:
@@ -64,4 +64,4 @@ def demo_task(demo: Demo) -> LLCTask:
 
 
 def demo_config(demo: Demo, task: LLCTask) -> SGLDConfig:
-    return SGLDConfig(**{**task.defaults, **demo.settings})
+    return task.defaults.replace(**demo.settings)

@@ -16,11 +16,11 @@ from typing import Any, Callable
 import numpy as np
 
 from .config import SGLDConfig
+from .limits import LIVE_POINTS
 from .sampler import Progress, SGLDRun
 from .task import LLCTask
 from .trace import ThinnedTrace
 
-LIVE_POINTS = 2000  # per chain: Plotly re-sends figures whole, so live traces stay this small
 
 
 class Job:

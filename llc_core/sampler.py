@@ -465,5 +465,5 @@ class SGLDRun:
 def estimate_llc(task: LLCTask, config: SGLDConfig | None = None, cancel: CancelToken | None = None,
                  on_progress: Callable[[Progress], None] | None = None) -> LLCResult:
     """Run the chains to the end (or until cancelled) and return the estimate."""
-    config = config or SGLDConfig(**task.defaults)
+    config = config or task.defaults
     return SGLDRun(task, config, cancel).run(on_progress)

@@ -8,6 +8,8 @@ from typing import Callable
 import torch
 from torch import nn
 
+from .config import SGLDConfig
+
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 FULL_LOSS_CHUNK = 4096  # examples per forward pass when computing L_n(w*)
@@ -19,7 +21,8 @@ class LLCTask:
 
     `true_lambda` is the known learning coefficient (toys only); `target_lambda` the exact
     finite-n expectation nβ·E_β[K] where it can be computed, to separate sampler error from
-    the estimator's own bias. `defaults` are hyperparameters calibrated for this task.
+    the estimator's own bias. `defaults` are the SGLD settings calibrated for this task (a dict of
+    SGLDConfig fields is accepted and converted).
     """
 
     model: nn.Module
@@ -29,10 +32,12 @@ class LLCTask:
     name: str = "model"
     true_lambda: float | None = None
     target_lambda: float | None = None
-    defaults: dict = field(default_factory=dict)
+    defaults: SGLDConfig = field(default_factory=SGLDConfig)
     info: dict = field(default_factory=dict)
 
     def __post_init__(self):
+        if isinstance(self.defaults, dict):
+            self.defaults = SGLDConfig.from_dict(self.defaults)
         if len(self.x) != len(self.y):
             raise ValueError(f"x has {len(self.x)} examples but y has {len(self.y)}: they must match")
         if len(self.x) < 2:

@@ -15,13 +15,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from .config import InputError, default_nbeta
+from .config import InputError, SGLDConfig, default_nbeta
 from .task import LLCTask
 
 SPEC_HELP = "toy specs: crossing:P1,P2,... (powers ≥ 1) or dln:H0,H1,...,HL:rR (widths ≥ 1, 0 ≤ R ≤ min width)"
-MAX_CROSSING_PARAMS = 6
-MAX_DLN_WIDTH = 64
-MAX_DLN_LAYERS = 8
+from .limits import MAX_CROSSING_PARAMS, MAX_DLN_LAYERS, MAX_DLN_WIDTH
 
 
 class ToySpecError(InputError):
@@ -97,7 +95,7 @@ def crossing_task(powers: list[int], n: int | None = None, seed: int = 0) -> LLC
         # Many short-overhead chains: one vmapped step moves 32 chains for little more than 8.
         # Several parameters: flat directions along the axes relax on the prior's scale
         # (~1/(εγ) steps), so those toys run twice as long.
-        defaults=dict(epsilon=epsilon, gamma=1.0, chains=32, draws=2000 if len(powers) == 1 else 4000,
+        defaults=SGLDConfig(epsilon=epsilon, gamma=1.0, chains=32, draws=2000 if len(powers) == 1 else 4000,
                       burnin=1000, thin=5, batch_size=min(n, 1000)),
         info=dict(multiplicity=mult, finite_n_bias=-(mult - 1) / math.log(nbeta),
                   kind="crossing", powers=powers),
@@ -195,7 +193,7 @@ def dln_task(widths: list[int], rank: int, n: int = 100_000, seed: int = 0) -> L
         name=f"dln:{','.join(map(str, widths))}:r{rank}", true_lambda=lam, target_lambda=None,
         # ε·nβ = 0.15: measured on dln:5,5,5:r0, 0.13 gives −3% and 0.26 gives +5% (MALA 0.9);
         # the flat directions reach |w| ~ 1, where the curvature is ~nβ, so ε must scale as 1/nβ.
-        defaults=dict(epsilon=0.15 / nbeta, gamma=1.0, chains=8, draws=4000, burnin=2000,
+        defaults=SGLDConfig(epsilon=0.15 / nbeta, gamma=1.0, chains=8, draws=4000, burnin=2000,
                       thin=5, batch_size=1000),
         info=dict(kind="dln", widths=widths, rank=rank, params=d),
     )

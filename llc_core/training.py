@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from .config import InputError
+from .limits import MAX_EPOCHS
 from .data import Dataset, load_dataset
 from .models import build_model, count_params, default_spec
 
@@ -121,8 +122,8 @@ def train_to_checkpoint(dataset: str, arch: str, classes: int, seed: int, out, e
                          f"fashion-mnist; architectures mlp, cnn")
     cfg = DEFAULT_TRAIN[(dataset, arch)]
     cfg = TrainConfig(**{**asdict(cfg), "seed": seed, **({"epochs": epochs} if epochs else {})})
-    if cfg.epochs < 1 or cfg.epochs > 10_000:
-        raise InputError(f"epochs={cfg.epochs} is invalid: must be an integer in [1, 10000]")
+    if cfg.epochs < 1 or cfg.epochs > MAX_EPOCHS:
+        raise InputError(f"epochs={cfg.epochs} is invalid: must be an integer in [1, {MAX_EPOCHS}]")
     spec = default_spec(arch, data.input_shape)
     bar = None
     if progress:

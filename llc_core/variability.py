@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from .config import SGLDConfig
+from .recipes import arch_name, sgld_defaults
 from .sampler import estimate_llc
 
-ARCH_NAMES = {"mlp": "MLP", "cnn1d": "CNN", "cnn2d": "CNN"}
 
 
 def cache_dir() -> pathlib.Path:
@@ -45,11 +45,9 @@ def estimate_cached(meta: dict, load_task, overrides: dict, cancel=None, folder=
     """λ̂ for one checkpoint, from the disk cache if this exact run was done before.
 
     Returns None if cancelled mid-run (a partial estimate is not cached or reported)."""
-    from .checkpoints import sgld_defaults
-
-    config = SGLDConfig(**{**sgld_defaults(meta), **overrides})
+    config = sgld_defaults(meta).replace(**overrides)
     path = pathlib.Path(folder or cache_dir()) / f"{run_key(meta, config)}.json"
-    arch = ARCH_NAMES.get(meta["arch"]["kind"], meta["arch"]["kind"])
+    arch = arch_name(meta["arch"]["kind"])
     if path.exists():
         try:
             saved = json.loads(path.read_text())

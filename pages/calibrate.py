@@ -5,7 +5,8 @@ import math
 import pandas as pd
 import streamlit as st
 
-from llc_core.calibrate import MAX_SWEEP_CELLS, SweepGrid, pilot_config, pilot_grid
+from llc_core.calibrate import SweepGrid, pilot_config, pilot_grid
+from llc_core.limits import MAX_CELL_BURNIN, MAX_CELL_CHAINS, MAX_CELL_DRAWS, MAX_SWEEP_CELLS
 from llc_core.config import InputError, SGLDConfig
 from llc_core.jobs import AutoCalibrateJob, SweepJob
 from llc_core.plots import sweep_heatmap
@@ -13,15 +14,13 @@ from pages.common import (EPS_GRID, GAMMA_GRID, STOP_WAIT, model_picker, run_sto
                           session_jobs, snap)
 
 NBETA_MULTS = [0.25, 0.5, 1.0, 2.0, 4.0]
-MAX_CELL_DRAWS = 5000
-MAX_CELL_BURNIN = 5000
 
 
 def sweep_defaults(task) -> dict:
     grid, pilot = pilot_grid(task), pilot_config(task)
     return {"cal_epsilons": sorted({snap(e, EPS_GRID) for e in grid.epsilons}),
             "cal_gammas": sorted({snap(g, GAMMA_GRID) for g in grid.gammas}), "cal_nbeta_mults": [1.0],
-            "cal_chains": min(8, pilot.chains), "cal_draws": pilot.draws, "cal_burnin": pilot.burnin}
+            "cal_chains": min(MAX_CELL_CHAINS, pilot.chains), "cal_draws": pilot.draws, "cal_burnin": pilot.burnin}
 
 
 def sweep_controls(task, disabled: bool):
@@ -38,7 +37,7 @@ def sweep_controls(task, disabled: bool):
     st.multiselect("nβ multipliers (× n/log n)", NBETA_MULTS, key="cal_nbeta_mults",
                    persist_state="session", format_func=lambda v: f"{v:g}×",
                    disabled=disabled)
-    st.slider("Chains per cell", 1, 8, key="cal_chains", persist_state="session", disabled=disabled)
+    st.slider("Chains per cell", 1, MAX_CELL_CHAINS, key="cal_chains", persist_state="session", disabled=disabled)
     st.number_input("Draws per cell", 10, MAX_CELL_DRAWS, step=50, key="cal_draws",
                     persist_state="session", disabled=disabled)
     st.number_input("Burn-in per cell", 0, MAX_CELL_BURNIN, step=50, key="cal_burnin",
@@ -47,7 +46,7 @@ def sweep_controls(task, disabled: bool):
         ss.update(sweep_defaults(task))
         st.rerun()
     grid = SweepGrid(tuple(ss["cal_epsilons"]), tuple(ss["cal_gammas"]), tuple(ss["cal_nbeta_mults"]))
-    pilot = SGLDConfig(**task.defaults).replace(chains=int(ss["cal_chains"]), draws=int(ss["cal_draws"]),
+    pilot = task.defaults.replace(chains=int(ss["cal_chains"]), draws=int(ss["cal_draws"]),
                                                burnin=int(ss["cal_burnin"]))
     try:
         grid.validate(pilot, task.n)

@@ -11,8 +11,10 @@ import streamlit as st
 from llc_core.checkpoints import (MAX_WEIGHTS_BYTES, CheckpointError, list_checkpoints, load_weights,
                                   parse_metadata, task_from)
 from llc_core.checkpoints import load_task as _load_task
-from llc_core.config import MAX_DRAWS, InputError, SGLDConfig, parse_nbeta
+from llc_core.config import InputError, SGLDConfig, parse_nbeta
+from llc_core.limits import UI_MAX_BURNIN, UI_MAX_CHAINS, UI_MAX_DRAWS, UI_MAX_THIN
 from llc_core.jobs import JobSlot
+from llc_core.recipes import arch_name
 from llc_core.toys import parse_toy, toy_true_lambda
 
 
@@ -36,18 +38,14 @@ UPLOAD = "upload"
 # Stop waits this long for the worker to finish its step, so the page redraws already stopped
 # instead of one poll later.
 STOP_WAIT = 2.0
-# UI caps (a crafted URL cannot exceed them; the library's own caps are wider)
-UI_MAX_CHAINS = 32
-UI_MAX_DRAWS = 20_000
-UI_MAX_BURNIN = 20_000
 EPS_GRID = [round(m * 10.0**e, 12) for e in range(-7, -1) for m in (1, 1.5, 2, 3, 5, 7)] + [0.1]
 GAMMA_GRID = [0.0] + [round(m * 10.0**e, 6) for e in range(-1, 4) for m in (1, 2, 5)] + [1e4]
 BATCH_GRID = [16, 32, 64, 128, 256, 512, 1000, 1024, 2048, 4096]
 HYPER_KEYS = ("epsilon", "gamma", "nbeta", "chains", "draws", "burnin", "thin", "batch_size",
               "noise_scale", "seed")
 # The integer controls' ranges: the widgets use them, and so does the check of values from a URL.
-INT_RANGES = {"chains": (1, UI_MAX_CHAINS), "draws": (10, min(UI_MAX_DRAWS, MAX_DRAWS)), "burnin": (0, UI_MAX_BURNIN),
-              "thin": (1, 100), "seed": (0, 2**31 - 1)}
+INT_RANGES = {"chains": (1, UI_MAX_CHAINS), "draws": (10, UI_MAX_DRAWS), "burnin": (0, UI_MAX_BURNIN),
+              "thin": (1, UI_MAX_THIN), "seed": (0, 2**31 - 1)}
 NOISE_RANGE = (0.0, 10.0)
 
 
@@ -74,7 +72,7 @@ def model_catalogue() -> dict[str, str]:
     rows = sorted(list_checkpoints(), key=lambda m: (m["dataset"], m["arch"]["kind"], m["classes"], m["seed"]))
     labels = {}
     for m in rows:
-        kind = {"mlp": "MLP", "cnn1d": "CNN", "cnn2d": "CNN"}.get(m["arch"]["kind"], m["arch"]["kind"])
+        kind = arch_name(m["arch"]["kind"])
         labels[m["name"]] = (f"{m['dataset'].upper()} · {kind} · K={m['classes']} · seed {m['seed']} "
                              f"— test {m['test_accuracy']:.1%}, {m['num_params']:,} params")
     for spec in TOYS:
@@ -95,7 +93,7 @@ def snap(value: float, grid: list[float]) -> float:
 def eps_options(task) -> list[float]:
     """The ε slider's values: the grid plus the model's own calibrated ε, so the dashboard runs
     exactly what the CLI and API run by default."""
-    own = task.defaults.get("epsilon")
+    own = task.defaults.epsilon
     extra = {float(own)} if own and EPS_GRID[0] <= own <= EPS_GRID[-1] else set()
     return sorted(set(EPS_GRID) | extra)
 
@@ -110,7 +108,7 @@ def fmt_eps(value: float) -> str:
 
 
 def defaults_for(task) -> dict:
-    base = SGLDConfig(**task.defaults)
+    base = task.defaults
     return {
         "epsilon": snap(base.epsilon, eps_options(task)), "gamma": snap(base.gamma, GAMMA_GRID),
         "nbeta": "auto", "chains": min(base.chains, UI_MAX_CHAINS), "draws": base.draws,
@@ -268,11 +266,11 @@ def hyperparameter_controls(task, disabled: bool = False, prefix: str = "") -> t
                         persist_state="session")
     values = {k: ss[prefix + k] for k in HYPER_KEYS if k != "nbeta"}
     try:
-        config = SGLDConfig(**{**task.defaults, **values, "nbeta": nbeta,
-                               "chains": int(values["chains"]), "draws": int(values["draws"]),
-                               "burnin": int(values["burnin"]), "thin": int(values["thin"]),
-                               "seed": int(values["seed"]), "noise_scale": float(values["noise_scale"]),
-                               "batch_size": int(values["batch_size"])}).validate(task.n)
+        config = task.defaults.replace(**{**values, "nbeta": nbeta,
+                                          "chains": int(values["chains"]), "draws": int(values["draws"]),
+                                          "burnin": int(values["burnin"]), "thin": int(values["thin"]),
+                                          "seed": int(values["seed"]), "noise_scale": float(values["noise_scale"]),
+                                          "batch_size": int(values["batch_size"])}).validate(task.n)
     except InputError as exc:
         st.error(str(exc))
         return None, nbeta_text

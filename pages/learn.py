@@ -114,6 +114,6 @@ left, right = st.columns([3, 1], vertical_alignment="bottom")
 spec = left.selectbox("Estimate a known-λ toy with its calibrated settings", TOYS, key="learn_toy")
 if right.button("Estimate it", key="learn_toy_run", disabled=running, width="stretch"):
     task = cached_task(f"toy:{spec}")
-    start(task, SGLDConfig(**task.defaults), f"toy:{spec}",
+    start(task, task.defaults, f"toy:{spec}",
           f"**{spec}**, calibrated defaults: compare λ̂ with λ and the finite-n target.", "toy")
 show_run("toy")

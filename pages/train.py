@@ -5,12 +5,12 @@ import streamlit as st
 from llc_core.checkpoints import CACHE_DIR, SAFE_NAME, user_dir
 from llc_core.data import DATASETS
 from llc_core.jobs import TrainJob
+from llc_core.limits import MAX_EPOCHS
+from llc_core.recipes import arch_name
 from llc_core.plots import training_figure
 from llc_core.training import DEFAULT_TRAIN
 from pages.common import STOP_WAIT, model_catalogue, run_stop_buttons, send_to_estimate, session_jobs
 
-MAX_EPOCHS = 1000
-ARCHS = {"mlp": "MLP", "cnn": "CNN"}
 
 
 def default_name(ss) -> str:
@@ -42,8 +42,8 @@ ss.setdefault("train_seed", 0)
 with st.sidebar:
     st.selectbox("Dataset", DATASETS, key="train_dataset", persist_state="session", disabled=running,
                  help="MNIST-1D is generated offline; MNIST / Fashion-MNIST read IDX files (see README).")
-    st.selectbox("Architecture", list(ARCHS), key="train_arch",
-                 persist_state="session", format_func=ARCHS.get, disabled=running)
+    st.selectbox("Architecture", ["mlp", "cnn"], key="train_arch",
+                 persist_state="session", format_func=arch_name, disabled=running)
     st.slider("Classes (digits 0..K−1)", 2, 10, key="train_classes", persist_state="session", disabled=running)
     st.number_input("Seed", 0, 2**31 - 1, key="train_seed", persist_state="session", disabled=running)
     recipe = DEFAULT_TRAIN[(ss["train_dataset"], ss["train_arch"])]
@@ -88,7 +88,7 @@ def live_view():
     info = ss.get("train_info", {})
     history = job.snapshot_history()
     epochs = job.epochs or info.get("epochs")
-    st.subheader(f"{info.get('name')}: {ARCHS.get(info.get('arch'), '')} on {info.get('dataset')}, "
+    st.subheader(f"{info.get('name')}: {arch_name(info.get('arch', ''))} on {info.get('dataset')}, "
                  f"K = {info.get('classes')}, seed {info.get('seed')}")
     if state == "failed":
         st.error(f"Training failed: {error}")

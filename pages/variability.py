@@ -5,11 +5,12 @@ import streamlit as st
 
 from llc_core.checkpoints import CACHE_DIR, list_checkpoints, load_task
 from llc_core.jobs import BatchJob
+from llc_core.limits import MAX_VARIABILITY_CHAINS, MAX_VARIABILITY_DRAWS
 from llc_core.plots import variability_figure
-from llc_core.variability import ARCH_NAMES, cache_dir, estimate_cached, per_k_rows, summarize
+from llc_core.recipes import arch_name
+from llc_core.variability import cache_dir, estimate_cached, per_k_rows, summarize
 from pages.common import STOP_WAIT, run_stop_buttons, session_jobs
 
-MAX_DRAWS = 2000  # per run; 54 runs of the CNN at this length already take about an hour
 
 
 @st.cache_data(ttl=30, show_spinner=False)
@@ -30,15 +31,15 @@ running = job is not None and job.running
 metas = experiment_models()
 
 with st.sidebar:
-    archs = sorted({ARCH_NAMES.get(m["arch"]["kind"], m["arch"]["kind"]) for m in metas})
+    archs = sorted({arch_name(m["arch"]["kind"]) for m in metas})
     st.session_state.setdefault("var_archs", archs)
     st.session_state.setdefault("var_draws", 300)
     st.session_state.setdefault("var_chains", 2)
     st.multiselect("Architectures", archs, key="var_archs", persist_state="session", disabled=running)
-    st.number_input("Draws per run", 50, MAX_DRAWS, step=50, key="var_draws", persist_state="session", disabled=running,
+    st.number_input("Draws per run", 50, MAX_VARIABILITY_DRAWS, step=50, key="var_draws", persist_state="session", disabled=running,
                     help="Each checkpoint's own SGLD defaults otherwise (ε, γ, burn-in, batch).")
-    st.slider("Chains per run", 1, 8, key="var_chains", persist_state="session", disabled=running)
-    chosen = [m for m in metas if ARCH_NAMES.get(m["arch"]["kind"]) in st.session_state["var_archs"]]
+    st.slider("Chains per run", 1, MAX_VARIABILITY_CHAINS, key="var_chains", persist_state="session", disabled=running)
+    chosen = [m for m in metas if arch_name(m["arch"]["kind"]) in st.session_state["var_archs"]]
     st.caption(f"{len(chosen)} checkpoints")
     run_clicked, stop_clicked = run_stop_buttons("var_", running, bool(chosen))
 

@@ -74,7 +74,7 @@ def test_grid_caps_and_bad_values_are_refused(crossing1):
 
 def test_sweep_reports_each_cell_with_its_verdict(crossing1):
     grid = SweepGrid((1e-4, 1.0), (1.0,), (1.0, 2.0))
-    cells = list(sweep(crossing1, grid, SGLDConfig(**crossing1.defaults).replace(chains=2, draws=100, burnin=0,
+    cells = list(sweep(crossing1, grid, crossing1.defaults.replace(chains=2, draws=100, burnin=0,
                                                                                 thin=1)))
     assert [(c.epsilon, c.nbeta_multiplier) for c in cells] == [(1e-4, 1.0), (1.0, 1.0), (1e-4, 2.0), (1.0, 2.0)]
     assert cells[1].verdict == "diverged" and cells[3].verdict == "diverged"
@@ -83,7 +83,7 @@ def test_sweep_reports_each_cell_with_its_verdict(crossing1):
 
 def test_stopping_a_sweep_keeps_finished_cells_only(crossing1):
     grid = SweepGrid((1e-5, 3e-5, 1e-4), (1.0,))
-    job = SweepJob(crossing1, grid, SGLDConfig(**crossing1.defaults).replace(chains=2, draws=4000, burnin=0, thin=1))
+    job = SweepJob(crossing1, grid, crossing1.defaults.replace(chains=2, draws=4000, burnin=0, thin=1))
     job.start()
     while not job.snapshot_cells() and job.running:
         threading.Event().wait(0.05)

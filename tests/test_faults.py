@@ -14,7 +14,8 @@ from torch import nn
 
 from llc_core import LLCTask, SGLDConfig, cli, estimate_llc
 from llc_core.checkpoints import CACHE_DIR, load_task
-from llc_core.jobs import LIVE_POINTS, EstimateJob, JobSlot
+from llc_core.jobs import EstimateJob, JobSlot
+from llc_core.limits import LIVE_POINTS
 from llc_core.toys import half_mse, parse_toy
 from tests.conftest import ROOT
 
@@ -26,8 +27,8 @@ def llc_threads():
 def test_closing_the_session_stops_its_workers_within_seconds():
     slot = JobSlot()
     task = parse_toy("crossing:1", n=2000)
-    slot.start("estimate", EstimateJob(task, SGLDConfig(**task.defaults).replace(chains=2, draws=50_000, thin=1)))
-    slot.start("other", EstimateJob(task, SGLDConfig(**task.defaults).replace(chains=2, draws=50_000, thin=1)))
+    slot.start("estimate", EstimateJob(task, task.defaults.replace(chains=2, draws=50_000, thin=1)))
+    slot.start("other", EstimateJob(task, task.defaults.replace(chains=2, draws=50_000, thin=1)))
     time.sleep(0.5)
     assert len(llc_threads()) >= 2
     started = time.monotonic()
@@ -57,7 +58,7 @@ def booby_task():
         model = Booby(ok_calls=40)
         model.lin.weight.fill_(1.0)
     return LLCTask(model, x, x.clone(), half_mse, name="booby",
-                   defaults=dict(epsilon=1e-4, gamma=1.0, chains=2, draws=500, burnin=0, batch_size=100))
+                   defaults=SGLDConfig(epsilon=1e-4, gamma=1.0, chains=2, draws=500, burnin=0, batch_size=100))
 
 
 def test_an_exception_in_the_worker_is_shown_and_the_app_goes_on(monkeypatch):
@@ -90,8 +91,8 @@ def test_concurrent_sessions_get_exactly_their_solo_results_and_never_mutate_the
     task_a = load_task(CACHE_DIR / "mnist1d_mlp_k3_s0.safetensors")
     task_b = parse_toy("crossing:2", n=3000)
     before = [p.detach().clone() for p in task_a.model.parameters()]
-    cfg_a = SGLDConfig(**task_a.defaults).replace(chains=2, draws=150, burnin=20, seed=5)
-    cfg_b = SGLDConfig(**task_b.defaults).replace(chains=4, draws=300, thin=1, seed=5)
+    cfg_a = task_a.defaults.replace(chains=2, draws=150, burnin=20, seed=5)
+    cfg_b = task_b.defaults.replace(chains=4, draws=300, thin=1, seed=5)
     solo = [run_numbers(estimate_llc(task_a, cfg_a)), run_numbers(estimate_llc(task_b, cfg_b))]
     jobs = [EstimateJob(task_a, cfg_a), EstimateJob(task_b, cfg_b), EstimateJob(task_a, cfg_a)]
     for job in jobs:
@@ -105,7 +106,7 @@ def test_concurrent_sessions_get_exactly_their_solo_results_and_never_mutate_the
 
 def test_ten_times_the_default_draws_keeps_live_traces_at_their_cap():
     task = parse_toy("crossing:1", n=2000)
-    base = SGLDConfig(**task.defaults)
+    base = task.defaults
     job = EstimateJob(task, base.replace(chains=2, draws=10 * base.draws, thin=1, burnin=0)).start()
     assert job.join(300)
     view = job.view()
@@ -156,6 +157,6 @@ def test_repeated_runs_in_one_process_do_not_leak_threads():
     task = parse_toy("crossing:1", n=2000)
     slot = JobSlot()
     for i in range(6):
-        slot.start("estimate", EstimateJob(task, SGLDConfig(**task.defaults).replace(chains=2, draws=50, thin=1,
+        slot.start("estimate", EstimateJob(task, task.defaults.replace(chains=2, draws=50, thin=1,
                                                                                     seed=i))).join(30)
     assert not llc_threads()

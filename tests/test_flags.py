@@ -17,7 +17,7 @@ def codes(result):
 
 
 def run(task, **kw):
-    return estimate_llc(task, SGLDConfig(**{**task.defaults, **kw}))
+    return estimate_llc(task, task.defaults.replace(**kw))
 
 
 @pytest.fixture(scope="module")

@@ -73,7 +73,7 @@ def test_round_trip_reproduces_the_model(checkpoint):
     _, acc = evaluate(model, data.x_test, data.y_test)
     assert acc == pytest.approx(meta["test_accuracy"], abs=1e-9)
     task = load_task(path)
-    assert task.n == meta["n_train"] == 4000 and task.defaults["gamma"] > 0
+    assert task.n == meta["n_train"] == 4000 and task.defaults.gamma > 0
 
 
 def mutate_meta(path, **changes):

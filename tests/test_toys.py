@@ -84,5 +84,5 @@ def test_sampler_meets_the_exact_finite_n_target(spec):
 
 def test_dln_estimate_meets_aoyagi():
     task = parse_toy("dln:4,3,4:r1")
-    res = estimate_llc(task, SGLDConfig(**{**task.defaults, "draws": 1000, "burnin": 1000}))
+    res = estimate_llc(task, task.defaults.replace(draws=1000, burnin=1000))
     assert abs(res.lambda_hat - 6.0) <= 0.6

@@ -1,0 +1,40 @@
+"""Every cap and limit in one place: what keeps a crafted request (URL, CLI, API, upload) from
+starting a runaway job or reading a huge file. The library's caps are the outer bounds; the
+dashboard's are tighter because a room shares one server."""
+
+# -- one estimate (library, CLI) -----------------------------------------------------------
+MAX_CHAINS = 64
+MAX_DRAWS = 200_000
+MAX_BURNIN = 200_000
+MAX_THIN = 1_000
+MAX_TRACE_POINTS = 20_000  # per chain, kept by halving the resolution
+
+# -- one estimate started from the dashboard (also for values arriving in a URL) -------------
+UI_MAX_CHAINS = 32
+UI_MAX_DRAWS = 20_000
+UI_MAX_BURNIN = 20_000
+UI_MAX_THIN = 100
+LIVE_POINTS = 2_000  # per chain: Plotly re-sends figures whole, so live traces stay this small
+
+# -- sweeps (Calibrate page, `sweep`, auto-calibrate's pilot) --------------------------------
+MAX_SWEEP_CELLS = 60
+MAX_SWEEP_CHAIN_STEPS = 3_000_000  # Σ over cells of chains × (burn-in + draws·thin)
+MAX_CELL_CHAINS = 8
+MAX_CELL_DRAWS = 5_000
+MAX_CELL_BURNIN = 5_000
+
+# -- task variability: per run; 54 runs of the CNN at this length already take about an hour --
+MAX_VARIABILITY_DRAWS = 2_000
+MAX_VARIABILITY_CHAINS = 8
+
+# -- training ----------------------------------------------------------------------------
+MAX_EPOCHS = 1_000
+
+# -- known-λ toys --------------------------------------------------------------------------
+MAX_CROSSING_PARAMS = 6
+MAX_DLN_WIDTH = 64
+MAX_DLN_LAYERS = 8
+
+# -- checkpoint files (load and upload) ----------------------------------------------------
+MAX_WEIGHTS_BYTES = 50 * 1024 * 1024
+MAX_METADATA_BYTES = 256 * 1024
