@@ -29,7 +29,7 @@ def main(specs):
     print("|---|---|---|---|---|---|---|---|---|")
     for spec in specs:
         task = parse_toy(spec)
-        base = SGLDConfig(**task.defaults)
+        base = task.defaults
         start = time.perf_counter()
         rec = auto_calibrate(task)
         seconds = time.perf_counter() - start

@@ -22,7 +22,7 @@ from llc_core.jobs import EstimateJob, JobSlot  # noqa: E402
 def main():
     torch.set_num_threads(1)
     task = load_task(CACHE_DIR / "mnist1d_mlp_k10_s0.safetensors")
-    base = SGLDConfig(**task.defaults).replace(chains=4, draws=300, burnin=50)
+    base = task.defaults.replace(chains=4, draws=300, burnin=50)
     weights = [p.detach().clone() for p in task.model.parameters()]
     alone, alone_seconds = {}, {}
     for seed in range(4):

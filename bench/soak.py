@@ -35,8 +35,8 @@ def main():
     args = parser.parse_args()
     torch.set_num_threads(1)
     tasks = [load_task(CACHE_DIR / "mnist1d_mlp_k10_s0.safetensors"), parse_toy("crossing:1")]
-    configs = [SGLDConfig(**tasks[0].defaults).replace(chains=4, draws=200, burnin=50),
-               SGLDConfig(**tasks[1].defaults).replace(chains=8, draws=400, thin=1, burnin=100)]
+    configs = [tasks[0].defaults.replace(chains=4, draws=200, burnin=50),
+               tasks[1].defaults.replace(chains=8, draws=400, thin=1, burnin=100)]
     slot = JobSlot()
 
     def one(i):

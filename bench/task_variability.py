@@ -26,7 +26,7 @@ def main():
     settings = {}  # arch -> the SGLD settings its checkpoints ran with
     for meta in sorted(list_checkpoints(CACHE_DIR), key=lambda m: (m["arch"]["kind"], m["classes"], m["seed"])):
         task = load_task(meta["path"])
-        cfg = SGLDConfig(**{**task.defaults, **({"draws": args.draws} if args.draws else {})})
+        cfg = task.defaults.replace(**({"draws": args.draws} if args.draws else {}))
         res = estimate_llc(task, cfg)
         arch = arch_name(meta["arch"]["kind"])
         settings[arch] = cfg

@@ -71,7 +71,7 @@ def browser_round(page, url):
 
 
 def api_rate(task):
-    res = estimate_llc(task, SGLDConfig(**{**task.defaults, "draws": DRAWS}))
+    res = estimate_llc(task, task.defaults.replace(draws=DRAWS))
     return res.steps_per_second
 
 

@@ -130,7 +130,7 @@ class RecordingStorage(app_test_module.MemoryMediaFileStorage):
 def test_same_seed_same_lambda_through_api_cli_and_dashboard(monkeypatch, capsys):
     args = {"chains": 3, "draws": 120, "burnin": 30, "seed": 11}
     task = parse_toy("crossing:2")
-    api = estimate_llc(task, SGLDConfig(**{**task.defaults, **args}))
+    api = estimate_llc(task, task.defaults.replace(**args))
     assert cli.main(["estimate", "--toy", "crossing:2", "--chains", "3", "--draws", "120", "--burnin", "30",
                      "--seed", "11", "--json"]) == 0
     from_cli = json.loads(capsys.readouterr().out)

@@ -115,8 +115,8 @@ def test_auto_calibrate_recommends_and_sends_settings(app, monkeypatch):
     """Page wiring of auto-calibrate, with shortened pilot and confirmation runs (its accuracy
     is tested on the full procedure in test_calibrate.py)."""
     real_full = calibrate.full_config
-    monkeypatch.setattr(calibrate, "pilot_config", lambda task, base=None: calibrate.SGLDConfig(
-        **task.defaults).replace(chains=4, draws=200, burnin=50, thin=1))
+    monkeypatch.setattr(calibrate, "pilot_config", lambda task, base=None: task.defaults.replace(
+        chains=4, draws=200, burnin=50, thin=1))
     monkeypatch.setattr(calibrate, "full_config", lambda task, rec, eps: real_full(task, rec, eps).replace(
         chains=4, draws=300))
     open_page(app, "calibrate")
