@@ -15,7 +15,6 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 import torch  # noqa: E402
 
 from llc_core.calibrate import auto_calibrate  # noqa: E402
-from llc_core.config import SGLDConfig  # noqa: E402
 from llc_core.toys import parse_toy  # noqa: E402
 
 TOYS = ["crossing:1", "crossing:2", "crossing:1,2", "crossing:1,1", "dln:4,3,4:r1", "dln:5,5,5:r0",

@@ -14,7 +14,7 @@ import time
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 import torch  # noqa: E402
 
-from llc_core import SGLDConfig, estimate_llc  # noqa: E402
+from llc_core import estimate_llc  # noqa: E402
 from llc_core.checkpoints import CACHE_DIR, load_task  # noqa: E402
 from llc_core.jobs import EstimateJob, JobSlot  # noqa: E402
 

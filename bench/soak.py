@@ -18,7 +18,6 @@ import psutil
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 import torch  # noqa: E402
 
-from llc_core import SGLDConfig  # noqa: E402
 from llc_core.checkpoints import CACHE_DIR, load_task  # noqa: E402
 from llc_core.jobs import EstimateJob, JobSlot  # noqa: E402
 from llc_core.toys import parse_toy  # noqa: E402

@@ -12,7 +12,7 @@ import pathlib
 import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
-from llc_core import SGLDConfig, estimate_llc  # noqa: E402
+from llc_core import estimate_llc  # noqa: E402
 from llc_core.checkpoints import CACHE_DIR, list_checkpoints, load_task  # noqa: E402
 from llc_core.recipes import arch_name
 from llc_core.variability import Row, per_k_rows, summarize  # noqa: E402

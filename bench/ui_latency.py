@@ -17,7 +17,7 @@ import time
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 from playwright.sync_api import expect, sync_playwright  # noqa: E402
 
-from llc_core import SGLDConfig, estimate_llc  # noqa: E402
+from llc_core import estimate_llc  # noqa: E402
 from llc_core.checkpoints import CACHE_DIR, load_task  # noqa: E402
 from tests.test_browser import ARGS, CHROMIUM, free_port  # noqa: E402
 

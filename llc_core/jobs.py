@@ -187,7 +187,7 @@ class SweepJob(Job):
         super().__init__(self._work_cells, label="sweep")
 
     def _work_cells(self, cancel, publish):
-        from .calibrate import sweep
+        from .sweep import sweep
 
         for cell in sweep(self.task, self.grid, self.pilot, cancel, publish):
             self._add_cell(cell)

@@ -5,9 +5,10 @@ import math
 import pandas as pd
 import streamlit as st
 
-from llc_core.calibrate import SweepGrid, pilot_config, pilot_grid
+from llc_core.calibrate import pilot_config, pilot_grid
+from llc_core.sweep import SweepGrid
 from llc_core.limits import MAX_CELL_BURNIN, MAX_CELL_CHAINS, MAX_CELL_DRAWS, MAX_SWEEP_CELLS
-from llc_core.config import InputError, SGLDConfig
+from llc_core.config import InputError
 from llc_core.jobs import AutoCalibrateJob, SweepJob
 from llc_core.plots import sweep_heatmap
 from pages.common import (EPS_GRID, GAMMA_GRID, STOP_WAIT, model_picker, run_stop_buttons, send_to_estimate,

@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from llc_core.config import SGLDConfig
+
 from llc_core.demos import DEMOS, demo_config, demo_task
 from llc_core.jobs import EstimateJob
 from llc_core.toys import crossing_lambda, parse_toy

@@ -7,8 +7,9 @@ import threading
 import numpy as np
 import pytest
 
-from llc_core.calibrate import (MAX_SWEEP_CELLS, Cell, SweepGrid, auto_calibrate, half_decades, pilot_config,
-                                pilot_grid, recommend, sweep)
+from llc_core.calibrate import auto_calibrate, half_decades, pilot_config, pilot_grid, recommend
+from llc_core.limits import MAX_SWEEP_CELLS
+from llc_core.sweep import Cell, SweepGrid, sweep
 from llc_core.checkpoints import CACHE_DIR, list_checkpoints, load_task
 from llc_core.config import ConfigError, SGLDConfig
 from llc_core.jobs import BatchJob, SweepJob, TrainJob

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from llc_core import SGLDConfig, estimate_llc
+from llc_core import estimate_llc
 from llc_core.toys import (ToySpecError, aoyagi_lambda, crossing_lambda, exact_target, parse_toy,
                            rrr_lambda)
 
