@@ -1,6 +1,6 @@
 """Accuracy of λ̂ on models with a known learning coefficient, each toy with its own defaults.
 
-Two questions, kept apart (DESIGN.md §3):
+Two questions, kept apart (docs/method.md §3):
 - sampler error: λ̂ vs the exact finite-n target nβ·E_β[K] (quadrature; 1–2 parameter toys);
 - estimator accuracy: λ̂ vs the true λ, on crossings whose finite-n target is within 3% of λ
   at the toy's n, and on deep linear networks (Aoyagi's λ).

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sys
 
+from ..limits import MAX_CROSSING_PARAMS, MAX_DLN_LAYERS, MAX_DLN_WIDTH
 from . import EXIT_INTERRUPTED, EXIT_OK, add_command, add_hyper_flags, config_for, ctrl_c_cancels
 
 
@@ -14,8 +15,9 @@ def register(sub) -> None:
     source = est.add_mutually_exclusive_group(required=True)
     source.add_argument("--checkpoint", metavar="PATH",
                         help="a .safetensors checkpoint with its .json sidecar beside it (see `llc models`)")
-    source.add_argument("--toy", metavar="SPEC", help="a known-λ toy: crossing:P1,P2,... (1 to 6 powers) "
-                        "or dln:H0,H1,...,HL:rR (deep linear network, teacher of rank R)")
+    source.add_argument("--toy", metavar="SPEC", help=f"a known-λ toy: crossing:P1,P2,... (1..{MAX_CROSSING_PARAMS} "
+                        f"powers, each 1..10) or dln:H0,H1,...,HL:rR (deep linear network: 2..{MAX_DLN_LAYERS + 1} "
+                        f"widths, each 1..{MAX_DLN_WIDTH}; teacher rank R)")
     est.add_argument("--data-dir", metavar="DIR", help="where MNIST / Fashion-MNIST IDX files live "
                      "(default: $LLC_DATA_DIR, else ~/.cache/llc_lab/data)")
     add_hyper_flags(est)
