@@ -49,7 +49,8 @@ def cmd_estimate(args) -> int:
         print(json.dumps(result.to_json_dict()))
     else:
         print(format_result(result, task.name))
-    return EXIT_OK if result.completed else EXIT_INTERRUPTED
+    # a run that ended early because every chain diverged is a finished run, not an interrupted one
+    return EXIT_INTERRUPTED if cancel.is_set() else EXIT_OK
 
 
 def _run_with_bar(run, config) -> None:
