@@ -22,6 +22,11 @@ class ConfigError(InputError):
 
 @dataclass(frozen=True)
 class SGLDConfig:
+    """The settings of one λ̂ estimate (immutable). A task's calibrated values are `task.defaults`;
+    change some with `task.defaults.replace(epsilon=1e-4, draws=2000)`. The meaning of ε, γ, nβ
+    and σ: docs/method.md §1; the ranges `validate` enforces: llc_core/limits.py.
+    """
+
     sampler: str = "sgld"  # update rule, one of SAMPLERS
     epsilon: float = 1e-4  # step size ε
     gamma: float = 100.0  # localization strength γ
@@ -44,6 +49,7 @@ class SGLDConfig:
         return self.burnin + self.draws * self.thin
 
     def replace(self, **changes) -> "SGLDConfig":
+        """A copy with these fields changed (not validated: call .validate(n))."""
         return replace(self, **changes)
 
     def to_dict(self) -> dict:

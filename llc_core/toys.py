@@ -206,7 +206,11 @@ _DLN = re.compile(r"^dln:(\d+(?:,\d+)+):r(\d+)$")
 
 
 def parse_toy(spec: str, n: int | None = None) -> LLCTask:
-    """Build the toy task for a SPEC string (see SPEC_HELP)."""
+    """A known-λ toy as an LLCTask, with true_lambda (and target_lambda where exact) set.
+
+    "crossing:P1,P2,..." is a normal crossing with those powers, "dln:H0,H1,...,HL:rR" a deep
+    linear network with a rank-R teacher (docs/method.md §3); `n` overrides the training-set
+    size. A bad spec raises ToySpecError (an InputError) saying what is allowed."""
     spec = spec.strip().replace(" ", "")
     if m := _CROSSING.match(spec):
         powers = [int(p) for p in m.group(1).split(",")]
