@@ -173,11 +173,15 @@ class _Worker:
 
 
 def default_start_method(device: str = "cpu") -> str:
-    """fork where available for CPU work (a forked worker has torch imported already, which saves
-    the ~2 s import per worker that dominates short sweeps on a small machine; the coordinator is
-    a single-threaded batch process and workers run one torch thread), spawn for CUDA, which
-    cannot be used in a forked child, and where fork does not exist."""
-    if device.startswith("cuda") or device == "auto" or "fork" not in mp.get_all_start_methods():
+    """fork for CPU work from a single-threaded process (a forked worker has torch imported and the
+    task built already, which saves the ~2.4 s torch import per worker that dominates short sweeps
+    on a small machine; workers run one torch thread). spawn otherwise: for CUDA, which cannot be
+    used in a forked child; from a process with threads (a server), whose locks fork would copy
+    mid-use; and where fork does not exist."""
+    import threading
+
+    if (device.startswith("cuda") or device == "auto" or threading.active_count() > 1
+            or "fork" not in mp.get_all_start_methods()):
         return "spawn"
     return "fork"
 
