@@ -206,9 +206,12 @@ class PoolExecutor:
         child.close()
         return _Worker(proc, parent)
 
-    def _replace(self, worker: _Worker) -> _Worker:
+    def _restart(self, worker: _Worker) -> _Worker:
         _stop(worker, kill=True)
-        fresh = self._start()
+        return self._start()
+
+    def _replace(self, worker: _Worker) -> _Worker:
+        fresh = self._restart(worker)
         self._pool[self._pool.index(worker)] = fresh
         return fresh
 
@@ -216,6 +219,7 @@ class PoolExecutor:
         from collections import deque
 
         cancel = cancel or NEVER
+        self._pool = [w if w.proc.is_alive() else self._restart(w) for w in self._pool]  # after a cancel
         todo, busy, idle = deque(enumerate(items)), {}, list(self._pool)
         try:
             while todo or busy:
@@ -234,8 +238,8 @@ class PoolExecutor:
                         if not cancel.is_set():
                             yield outcome
         finally:
-            for worker in busy:  # stopped early (cancel, Ctrl-C, consumer gone): end their units now
-                self._replace(worker)
+            for worker in busy:  # stopped early (cancel, Ctrl-C, consumer gone): end their units now;
+                _stop(worker, kill=True)  # the next call starts fresh workers in their place
 
     @staticmethod
     def _collect(worker: _Worker, index: int, item) -> tuple[int, Any] | None:
@@ -272,7 +276,9 @@ class PoolExecutor:
 
 
 def _stop(worker: _Worker, kill: bool) -> None:
-    """End a worker: politely (it was sent None) or at once (it is mid-unit)."""
+    """End a worker: politely (it was sent None) or at once (it is mid-unit). Idempotent."""
+    if worker.conn.closed:
+        return
     if kill and worker.proc.is_alive():
         worker.proc.terminate()
     worker.proc.join(TERMINATE_GRACE)
