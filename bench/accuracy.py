@@ -1,21 +1,19 @@
 """Accuracy of λ̂ on models with a known learning coefficient, each toy with its own defaults.
 
-Two questions, kept apart (DESIGN.md §3):
+Two questions, kept apart (docs/method.md §3):
 - sampler error: λ̂ vs the exact finite-n target nβ·E_β[K] (quadrature; 1–2 parameter toys);
 - estimator accuracy: λ̂ vs the true λ, on crossings whose finite-n target is within 3% of λ
   at the toy's n, and on deep linear networks (Aoyagi's λ).
 Bar: within 10%. Prints a markdown table; `--quick` runs a few cases only.
 
-    .venv/bin/python bench/accuracy.py
+    .venv/bin/python -m bench.accuracy
 """
 
-import pathlib
 import sys
 import time
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
-from llc_core import estimate_llc  # noqa: E402
-from llc_core.toys import parse_toy  # noqa: E402
+from llc_core import estimate_llc
+from llc_core.toys import parse_toy
 
 BAR = 0.10
 # (spec, n or None for the toy's default n)

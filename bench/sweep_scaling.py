@@ -2,7 +2,7 @@
 local Ray runtime, timed end to end as a user runs it (`python -m llc_core sweep ... --json`,
 interpreter start and imports included); λ̂ per cell compared bit for bit with the 1-worker run.
 
-    .venv/bin/python bench/sweep_scaling.py [--draws N] [--no-ray]
+    .venv/bin/python -m bench.sweep_scaling [--draws N] [--no-ray]
 """
 
 import argparse
@@ -13,8 +13,10 @@ import subprocess
 import sys
 import time
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
-CHECKPOINT = ROOT / "cached_models" / "mnist1d_mlp_k10_s0.safetensors"
+from llc_core.checkpoints import CACHE_DIR
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent  # the sweeps run from here, on this checkout
+CHECKPOINT = CACHE_DIR / "mnist1d_mlp_k10_s0.safetensors"
 GRID = ["--epsilon", "3e-5,1e-4,2e-4,3e-4", "--gamma", "10,100,300"]  # 12 cells around the calibrated ε=2e-4, γ=100
 
 

@@ -5,18 +5,16 @@ every K) it runs the checkpoint's default SGLD settings and prints λ̂ mean ± 
 then a least-squares line λ̂ = a + b·K per architecture with its slope b and R². The same code
 as `python -m llc_core variability`, sampling afresh (a temporary cache), spread over workers.
 
-    .venv/bin/python bench/task_variability.py [--draws N] [--workers N | --ray ADDRESS]
+    .venv/bin/python -m bench.task_variability [--draws N] [--workers N | --ray ADDRESS]
 """
 
 import argparse
-import pathlib
 import sys
 import tempfile
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
-from llc_core.cli.variability import checkpoint_metas  # noqa: E402
-from llc_core.executor import make_executor  # noqa: E402
-from llc_core.variability import report_text, run_experiment, settings_by_arch  # noqa: E402
+from llc_core.cli.variability import checkpoint_metas
+from llc_core.executor import make_executor
+from llc_core.variability import report_text, run_experiment, settings_by_arch
 
 
 def main():

@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, fields, replace
 
-from .limits import MAX_BURNIN, MAX_CHAINS, MAX_DRAWS, MAX_THIN, MAX_TRACE_POINTS
+from .limits import (MAX_BURNIN, MAX_CHAINS, MAX_DRAWS, MAX_EPSILON, MAX_GAMMA, MAX_NBETA, MAX_NOISE_SCALE,
+                     MAX_SEED, MAX_THIN, MAX_TRACE_POINTS)
 
 # The SG-MCMC update rules llc_core implements (see llc_core/sampler.py).
 SAMPLERS = ("sgld",)
@@ -58,16 +59,16 @@ class SGLDConfig:
 
     def validate(self, n: int | None = None) -> "SGLDConfig":
         """Raise ConfigError for the first invalid value; n is the training-set size."""
-        _positive_float("epsilon", self.epsilon, upper=10.0)
-        _float_in("gamma", self.gamma, 0.0, 1e8)
+        _positive_float("epsilon", self.epsilon, upper=MAX_EPSILON)
+        _float_in("gamma", self.gamma, 0.0, MAX_GAMMA)
         if self.nbeta is not None:
-            _positive_float("nbeta", self.nbeta, upper=1e12)
-        _float_in("noise_scale", self.noise_scale, 0.0, 100.0)
+            _positive_float("nbeta", self.nbeta, upper=MAX_NBETA)
+        _float_in("noise_scale", self.noise_scale, 0.0, MAX_NOISE_SCALE)
         _int_in("chains", self.chains, 1, MAX_CHAINS)
         _int_in("draws", self.draws, 1, MAX_DRAWS)
         _int_in("burnin", self.burnin, 0, MAX_BURNIN)
         _int_in("thin", self.thin, 1, MAX_THIN)
-        _int_in("seed", self.seed, 0, 2**63 - 1)
+        _int_in("seed", self.seed, 0, MAX_SEED)
         _int_in("report_every", self.report_every, 1, 1_000_000)
         _int_in("diag_every", self.diag_every, 0, 1_000_000)
         _int_in("max_trace_points", self.max_trace_points, 16, MAX_TRACE_POINTS)

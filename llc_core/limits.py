@@ -8,6 +8,13 @@ MAX_DRAWS = 200_000
 MAX_BURNIN = 200_000
 MAX_THIN = 1_000
 MAX_TRACE_POINTS = 20_000  # per chain, kept by halving the resolution
+# Outer bounds on the real-valued settings: far beyond any useful value (ε near 1 already
+# diverges every toy), there only so a typo cannot overflow the arithmetic.
+MAX_EPSILON = 10.0
+MAX_GAMMA = 1e8
+MAX_NBETA = 1e12
+MAX_NOISE_SCALE = 100.0
+MAX_SEED = 2**63 - 1
 
 # -- one estimate started from the dashboard (also for values arriving in a URL) -------------
 UI_MAX_CHAINS = 32

@@ -109,7 +109,7 @@ _SINGLE_N = {1: 10_000, 2: 10_000, 3: 100_000, 4: 1_000_000, 5: 10_000_000}
 def _crossing_default_n(powers: list[int]) -> int:
     if len(powers) == 1 and powers[0] in _SINGLE_N:
         return _SINGLE_N[powers[0]]
-    # Several parameters converge to λ only at astronomic n (DESIGN.md §3): stay at 10⁴,
+    # Several parameters converge to λ only at astronomic n (docs/method.md §3): stay at 10⁴,
     # where sampling is tractable, and report the exact finite-n target beside λ.
     return 10_000
 

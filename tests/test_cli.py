@@ -1,6 +1,11 @@
-"""The CLI contract of DESIGN.md §5: JSON on stdout, exit 2 with one line for bad input."""
+"""The CLI contract of docs/cli.md: JSON on stdout, exit 2 with one line for bad input, Ctrl-C keeps the
+partial result, help for every flag."""
 
 import json
+import re
+import signal
+import threading
+import time
 import subprocess
 import sys
 
@@ -90,3 +95,48 @@ def test_config_accepts_its_boundaries():
         SGLDConfig(batch_size=1001).validate(n=1000)
     with pytest.raises(ConfigError, match="unknown"):
         SGLDConfig.from_dict({"epsilon": 1e-3, "stepsize": 2})
+
+
+def test_ctrl_c_ends_the_run_with_its_partial_result():
+    """A real SIGINT mid-run: no traceback, the JSON of the steps done with completed=false, exit 130."""
+    proc = subprocess.Popen([sys.executable, "-m", "llc_core", "estimate", "--toy", "crossing:1", "--chains", "2",
+                             "--draws", "200000", "--burnin", "0", "--json"], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    seen: list[str] = []
+    reader = threading.Thread(target=lambda: seen.extend(iter(lambda: proc.stderr.read(1), "")), daemon=True)
+    reader.start()
+    deadline = time.time() + 120
+    while not re.search(r"λ̂=[0-9]", "".join(seen)) and time.time() < deadline:  # a finite λ̂ is in
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=120)
+    reader.join(10)
+    data = json.loads(out)
+    assert proc.returncode == 130, "".join(seen)[-500:]
+    assert "Traceback" not in "".join(seen)
+    assert data["completed"] is False and 0 < data["steps_done"] < 200_000
+    assert data["lambda_hat"] is not None and len(data["lambda_hat_per_chain"]) == 2
+
+
+def test_every_flag_has_help_with_its_range_or_default():
+    out = cli("estimate", "--help")
+    assert out.returncode == 0
+    for flag, words in {"--epsilon": "(0, 10]", "--chains": "1..64", "--draws": "1..200,000",
+                        "--burnin": "0..200,000", "--nbeta": "n/log n", "--device": "(default: cpu)",
+                        "--toy": "crossing:", "--json": "JSON"}.items():
+        described = out.stdout.split("options:", 1)[1]  # past the usage line
+        entry = described[described.index("\n  " + flag):]
+        assert words in " ".join(entry.split()[:30]), flag
+    assert "model's own calibrated value" in out.stdout
+    train = " ".join(cli("train", "--help").stdout.split())
+    assert "(default: 10)" in train and "1..1,000" in train
+
+
+def test_models_json_is_one_array_of_checkpoint_metadata():
+    out = cli("models", "--json")
+    assert out.returncode == 0
+    rows = json.loads(out.stdout)
+    assert isinstance(rows, list) and len(rows) >= 54
+    names = {r["name"] for r in rows}
+    assert "mnist1d_cnn_k10_s0" in names
+    assert all(r["path"].endswith(".safetensors") and r["format"] == "llc-lab-checkpoint/1" for r in rows)

@@ -1,4 +1,4 @@
-"""Every failure signature of DESIGN.md §2, provoked deliberately."""
+"""Every failure signature of docs/flags.md, provoked deliberately."""
 
 import math
 

@@ -8,7 +8,8 @@ import pytest
 import torch
 from torch import nn
 
-from llc_core import LLCTask, SGLDConfig, SGLDRun, estimate_llc, full_loss
+from llc_core import LLCTask, SGLDConfig, SGLDRun, estimate_llc
+from llc_core.task import full_loss
 from llc_core.sampler import chain_seeds
 from llc_core.toys import half_mse, parse_toy
 from llc_core.trace import ThinnedTrace

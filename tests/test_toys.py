@@ -40,7 +40,7 @@ def test_crossing_lambda_and_multiplicity():
     assert crossing_lambda([3, 3]) == (1 / 6, 2)
 
 
-# DESIGN.md §3: exact nβ·E_β[K] for K = ½·Π w^{2p} with a N(0, 1) localizing prior.
+# docs/method.md §3: exact nβ·E_β[K] for K = ½·Π w^{2p} with a N(0, 1) localizing prior.
 TARGET_TABLE = {
     (1,): [0.495, 0.500, 0.500, 0.500, 0.500],
     (2,): [0.238, 0.246, 0.249, 0.250, 0.250],

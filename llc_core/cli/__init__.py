@@ -1,18 +1,28 @@
-"""Command line: `python -m llc_core <command>`, one module per command in this package.
+"""Command line: `llc <command>` (installed) or `python -m llc_core <command>`; one module per
+command in this package, each with `register(sub)`. The contract is in docs/cli.md.
 
-Invalid input exits 2 with one line naming the value and what is allowed; a finished run
-(even negative or diverged) exits 0. Progress goes to stderr, `--json` output to stdout.
+Exit codes: 0 a finished run (even negative or diverged); 2 invalid input, with one line on
+stderr naming the value and what is allowed; 130 a run stopped by Ctrl-C, which still prints its
+partial result (`"completed": false` in the JSON). Progress goes to stderr, results to stdout.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
+import signal
 import sys
+import threading
 
 from ..config import InputError as LLCInputError, SGLDConfig
+from ..limits import (MAX_BURNIN, MAX_CHAINS, MAX_DRAWS, MAX_EPSILON, MAX_GAMMA, MAX_NBETA, MAX_NOISE_SCALE,
+                      MAX_SEED, MAX_THIN)
 
+EXIT_OK = 0
 EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, the shell's convention for a run stopped by Ctrl-C
+MODEL_DEFAULT = "default: the model's own calibrated value"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -42,17 +52,20 @@ def _nbeta(text: str):
         raise argparse.ArgumentTypeError(f"--nbeta={text!r} is invalid: use auto or a number > 0") from None
 
 
-HYPER_FLAGS = {  # flag -> (config field, converter)
-    "--epsilon": ("epsilon", _number("--epsilon")),
-    "--gamma": ("gamma", _number("--gamma")),
-    "--nbeta": ("nbeta", _nbeta),
-    "--chains": ("chains", _number("--chains", int)),
-    "--draws": ("draws", _number("--draws", int)),
-    "--burnin": ("burnin", _number("--burnin", int)),
-    "--thin": ("thin", _number("--thin", int)),
-    "--batch-size": ("batch_size", _number("--batch-size", int)),
-    "--noise-scale": ("noise_scale", _number("--noise-scale")),
-    "--seed": ("seed", _number("--seed", int)),
+# flag -> (config field, converter, help). Ranges are the library's (llc_core/limits.py).
+HYPER_FLAGS = {
+    "--epsilon": ("epsilon", _number("--epsilon"), f"SGLD step size ε, in (0, {MAX_EPSILON:g}]"),
+    "--gamma": ("gamma", _number("--gamma"), f"localization strength γ towards w*, in [0, {MAX_GAMMA:g}]"),
+    "--nbeta": ("nbeta", _nbeta, f"inverse temperature nβ: auto (= n/log n, n the training-set size) "
+                                 f"or a number in (0, {MAX_NBETA:g}]"),
+    "--chains": ("chains", _number("--chains", int), f"independent chains, 1..{MAX_CHAINS}"),
+    "--draws": ("draws", _number("--draws", int), f"draws per chain after burn-in, 1..{MAX_DRAWS:,}"),
+    "--burnin": ("burnin", _number("--burnin", int), f"burn-in steps per chain, 0..{MAX_BURNIN:,}"),
+    "--thin": ("thin", _number("--thin", int), f"SGLD steps per draw, 1..{MAX_THIN:,}"),
+    "--batch-size": ("batch_size", _number("--batch-size", int), "minibatch size m, 1..n"),
+    "--noise-scale": ("noise_scale", _number("--noise-scale"),
+                      f"noise multiplier σ in [0, {MAX_NOISE_SCALE:g}]; 1 samples the tempered posterior"),
+    "--seed": ("seed", _number("--seed", int), f"run seed, 0..{MAX_SEED} (chain seeds are spawned from it)"),
 }
 
 
@@ -63,17 +76,38 @@ COMMAND_MODULES = ("estimate", "train", "models", "build_cache", "sweep", "varia
 def build_parser() -> argparse.ArgumentParser:
     import importlib
 
-    parser = _Parser(prog="llc_core", description="Local learning coefficient (λ̂) estimation")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    from .. import __version__
+
+    parser = _Parser(prog="llc", description="Estimate the local learning coefficient λ̂ of a neural network "
+                     "with SGLD. Exit codes: 0 done, 2 invalid input, 130 stopped by Ctrl-C (partial result).")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(f"{__name__}.{name}").register(sub)
     return parser
 
 
+class _HelpWithDefaults(argparse.HelpFormatter):
+    """Appends "(default: X)" to a flag's help when it has a real default its text does not give."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        unset = action.default is None or action.default is False or action.default == argparse.SUPPRESS
+        if "default" in text or unset or not action.option_strings:
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+def add_command(sub, name: str, summary: str) -> argparse.ArgumentParser:
+    """A subcommand in the shared style: its summary in `llc --help`, defaults shown in its help."""
+    return sub.add_parser(name, help=summary, description=summary, formatter_class=_HelpWithDefaults)
+
+
 def add_hyper_flags(parser) -> None:
     """The SGLD hyperparameter flags (absent unless given: the model's defaults fill the rest)."""
-    for flag, (_, convert) in HYPER_FLAGS.items():
-        parser.add_argument(flag, type=convert, default=argparse.SUPPRESS)
+    group = parser.add_argument_group("SGLD settings", f"each optional ({MODEL_DEFAULT})")
+    for flag, (field, convert, text) in HYPER_FLAGS.items():
+        group.add_argument(flag, type=convert, default=argparse.SUPPRESS, metavar=field.upper(), help=text)
 
 
 def _join_negative_values(argv: list[str]) -> list[str]:
@@ -88,7 +122,30 @@ def _join_negative_values(argv: list[str]) -> list[str]:
     return out
 
 
+@contextlib.contextmanager
+def ctrl_c_cancels():
+    """Within the block, Ctrl-C (SIGINT) sets the yielded event instead of raising, so a run can
+    end at its next step and still report what it has; a second Ctrl-C interrupts at once."""
+    cancel = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield cancel  # signal handlers can only be installed from the main thread
+        return
+
+    def on_sigint(signum, frame):
+        if cancel.is_set():
+            raise KeyboardInterrupt
+        cancel.set()
+        print("\nstopping after this step (Ctrl-C again to abort)…", file=sys.stderr)
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield cancel
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `llc` console command and of `python -m llc_core`."""
     try:
         argv = sys.argv[1:] if argv is None else argv
         args = build_parser().parse_args(_join_negative_values(argv))
@@ -96,10 +153,16 @@ def main(argv: list[str] | None = None) -> int:
     except (LLCInputError, FileNotFoundError) as exc:
         print(f"error: {exc}".splitlines()[0], file=sys.stderr)
         return EXIT_BAD_INPUT
+    except KeyboardInterrupt:  # outside a run, or a second Ctrl-C: stop without a traceback
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # output piped into `head` and friends
+        sys.stderr.close()
+        return EXIT_OK
 
 
 def config_for(task, args) -> SGLDConfig:
     """The task's defaults with the hyperparameter flags given on the command line."""
-    dests = {field: flag[2:].replace("-", "_") for flag, (field, _) in HYPER_FLAGS.items()}
+    dests = {field: flag[2:].replace("-", "_") for flag, (field, _, _) in HYPER_FLAGS.items()}
     overrides = {field: getattr(args, dest) for field, dest in dests.items() if hasattr(args, dest)}
     return task.defaults.replace(**overrides, device=args.device).validate(task.n)

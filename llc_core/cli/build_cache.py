@@ -6,9 +6,12 @@ from . import _number
 
 
 def register(sub) -> None:
-    bc = sub.add_parser("build-cache", help="rebuild cached_models/ from scratch (MNIST-1D)")
-    bc.add_argument("--out", default="cached_models")
-    bc.add_argument("--seeds", type=_number("--seeds", int), default=3)
+    from . import add_command
+
+    bc = add_command(sub, "build-cache", "rebuild the shipped checkpoints from scratch (MNIST-1D MLP and CNN, "
+                     "K = 2..10; `make models`)")
+    bc.add_argument("--out", default="cached_models", metavar="DIR", help="folder to write the checkpoints to")
+    bc.add_argument("--seeds", type=_number("--seeds", int), default=3, help="seeds per (architecture, K)")
     bc.set_defaults(handler=cmd_build_cache)
 
 

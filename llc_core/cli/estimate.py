@@ -1,22 +1,29 @@
-"""`estimate`: λ̂ for a checkpoint or a known-λ toy."""
+"""`estimate`: λ̂ for a checkpoint or a known-λ toy. Ctrl-C stops the run at its next step and
+still prints the partial result (`completed: false`), exit code 130."""
 
 from __future__ import annotations
 
 import json
 import sys
 
-from . import add_hyper_flags, config_for
+from ..limits import MAX_CROSSING_PARAMS, MAX_DLN_LAYERS, MAX_DLN_WIDTH
+from . import EXIT_INTERRUPTED, EXIT_OK, add_command, add_hyper_flags, config_for, ctrl_c_cancels
 
 
 def register(sub) -> None:
-    est = sub.add_parser("estimate", help="estimate λ̂ for a checkpoint or a known-λ toy")
+    est = add_command(sub, "estimate", "estimate λ̂ for a checkpoint or a known-λ toy")
     source = est.add_mutually_exclusive_group(required=True)
-    source.add_argument("--checkpoint", help="path to a .safetensors checkpoint (JSON sidecar beside it)")
-    source.add_argument("--toy", help="crossing:P1,P2,... or dln:H0,...,HL:rR")
-    est.add_argument("--data-dir", help="where MNIST / Fashion-MNIST files live")
+    source.add_argument("--checkpoint", metavar="PATH",
+                        help="a .safetensors checkpoint with its .json sidecar beside it (see `llc models`)")
+    source.add_argument("--toy", metavar="SPEC", help=f"a known-λ toy: crossing:P1,P2,... (1..{MAX_CROSSING_PARAMS} "
+                        f"powers, each 1..10) or dln:H0,H1,...,HL:rR (deep linear network: 2..{MAX_DLN_LAYERS + 1} "
+                        f"widths, each 1..{MAX_DLN_WIDTH}; teacher rank R)")
+    est.add_argument("--data-dir", metavar="DIR", help="where MNIST / Fashion-MNIST IDX files live "
+                     "(default: $LLC_DATA_DIR, else ~/.cache/llc_lab/data)")
     add_hyper_flags(est)
-    est.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
-    est.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    est.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"],
+                     help="where the chains run (auto: cuda when available)")
+    est.add_argument("--json", action="store_true", help="print one JSON object on stdout (keys: docs/cli.md)")
     est.set_defaults(handler=cmd_estimate)
 
 
@@ -34,14 +41,16 @@ def cmd_estimate(args) -> int:
 
     task = load_source(args)
     config = config_for(task, args)
-    run = SGLDRun(task, config)
-    _run_with_bar(run, config)
+    with ctrl_c_cancels() as cancel:
+        run = SGLDRun(task, config, cancel=cancel)
+        _run_with_bar(run, config)
     result = run.result
     if args.json:
         print(json.dumps(result.to_json_dict()))
     else:
         print(format_result(result, task.name))
-    return 0
+    # a run that ended early because every chain diverged is a finished run, not an interrupted one
+    return EXIT_INTERRUPTED if cancel.is_set() else EXIT_OK
 
 
 def _run_with_bar(run, config) -> None:
@@ -67,7 +76,8 @@ def format_result(result, name: str) -> str:
     lines += [
         f"L_n(w*)      {result.init_loss:.6g}",
         f"nβ           {result.nbeta:.6g}  [{result.nbeta_rule}]",
-        f"status       {result.status}",
+        f"status       {result.status}" + ("" if result.completed else
+                                           f"  (stopped: partial, {result.steps_done:,} steps)"),
     ]
     lines += [f"  [{f.code}] {f.message}\n      fix: {f.fix}" for f in result.warnings]
     lines.append(f"speed        {result.steps_per_second:,.0f} chain-steps/s, "
