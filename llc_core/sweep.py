@@ -64,11 +64,13 @@ class Cell:
     nbeta: float
     lambda_hat: float
     lambda_std: float
-    status: str  # ok | warning | negative | diverged (the run's status)
+    status: str  # ok | warning | negative | diverged (the run's status) | error (its unit failed)
     flags: list[str]
     mala: float  # mean over chains, NaN if not measured
     seconds: float
     completed: bool = True
+    lambda_se: float = math.nan  # standard error of λ̂ (from the run's effective sample size)
+    error: str = ""  # why the cell's unit failed (status "error"); empty otherwise
 
     @property
     def verdict(self) -> str:
@@ -88,21 +90,59 @@ def cell_config(pilot: SGLDConfig, epsilon: float, gamma: float, multiplier: flo
 
 
 def sweep(task: LLCTask, grid: SweepGrid, pilot: SGLDConfig, cancel=None,
-          on_progress=None) -> Iterator[Cell]:
-    """Run every cell of the grid in turn (same seed for all: differences are the settings')."""
+          on_progress=None, executor=None, source: dict | None = None) -> Iterator[Cell]:
+    """Run every cell of the grid (same seed for all: differences are the settings').
+
+    Without an executor the cells run here in grid order and `on_progress` sees every step. With
+    one (see llc_core.executor) they run as units in its workers and come back as they finish;
+    `source` ({"toy": SPEC} or {"checkpoint": PATH, "data_dir": DIR}) names the task for the
+    workers to rebuild, and a cell whose unit failed comes back with status "error"."""
     grid.validate(pilot, task.n)
+    if executor is not None:
+        yield from _sweep_on(executor, task, grid, pilot, cancel, source)
+        return
     for eps, gamma, mult in grid.points():
         if cancel is not None and cancel.is_set():
             return
         config = cell_config(pilot, eps, gamma, mult, task.n)
-        run = SGLDRun(task, config, cancel=cancel)
-        start = time.perf_counter()
-        result = run.run(on_progress)
-        if not result.completed and cancel is not None and cancel.is_set():
+        cell = run_cell_on(task, config, (eps, gamma, mult), cancel, on_progress)
+        if not cell.completed and cancel is not None and cancel.is_set():
             return  # stopped mid-cell: a partial cell would look like a real result
-        yield Cell(eps, gamma, mult, result.nbeta, result.lambda_hat, result.lambda_hat_std, result.status,
-                   [f.code for f in result.warnings], mean_mala(result), time.perf_counter() - start,
-                   result.completed)
+        yield cell
+
+
+def run_cell_on(task: LLCTask, config: SGLDConfig, point, cancel=None, on_progress=None) -> Cell:
+    eps, gamma, mult = point
+    start = time.perf_counter()
+    result = SGLDRun(task, config, cancel=cancel).run(on_progress)
+    return Cell(eps, gamma, mult, result.nbeta, result.lambda_hat, result.lambda_hat_std, result.status,
+                [f.code for f in result.warnings], mean_mala(result), time.perf_counter() - start,
+                result.completed, lambda_se=result.lambda_hat_se)
+
+
+def run_cell(unit: tuple, cancel) -> Cell:
+    """One sweep cell as an executor unit: (task source, SGLDConfig dict, (ε, γ, multiplier))."""
+    from .executor import cached_task
+
+    source, config, point = unit
+    return run_cell_on(cached_task(source), SGLDConfig.from_dict(config), point, cancel)
+
+
+def _sweep_on(executor, task: LLCTask, grid: SweepGrid, pilot: SGLDConfig, cancel, source) -> Iterator[Cell]:
+    from .executor import UnitFailed
+
+    if source is None:
+        raise ConfigError("a sweep on an executor needs the task's source (a toy spec or checkpoint path)")
+    points = grid.points()
+    units = [(source, cell_config(pilot, *p, task.n).to_dict(), p) for p in points]
+    for index, outcome in executor.map_unordered(run_cell, units, cancel):
+        if isinstance(outcome, UnitFailed):
+            eps, gamma, mult = points[index]
+            base = pilot.nbeta if pilot.nbeta is not None else default_nbeta(task.n)
+            yield Cell(eps, gamma, mult, base * mult, math.nan, math.nan, "error", ["error"], math.nan, 0.0,
+                       completed=False, error=outcome.error)
+        else:
+            yield outcome
 
 
 def mean_mala(result) -> float:

@@ -117,3 +117,49 @@ def per_k_rows(summary: dict, flag_mark: str) -> list[dict]:
                 row[arch] = f"{s['mean'][i]:.2f} ± {s['std'][i]:.2f}" + (flag_mark if s["flagged"][i] else "")
         rows.append(row)
     return rows
+
+
+def checkpoint_unit(unit: tuple, cancel) -> Row | None:
+    """One checkpoint's estimate as an executor unit: (metadata, SGLD overrides, cache folder)."""
+    from .executor import cached_task
+
+    meta, overrides, folder = unit
+    return estimate_cached(meta, lambda path: cached_task({"checkpoint": path}), overrides, cancel, folder)
+
+
+def run_experiment(metas: list[dict], overrides: dict, executor, cancel=None, folder=None):
+    """Rows as their units finish (cached ones at once). A unit that failed gives a row with status
+    "error" and NaN λ̂, which the summary leaves out of the fits."""
+    from .executor import UnitFailed
+
+    units = [(meta, overrides, str(folder) if folder else None) for meta in metas]
+    for index, outcome in executor.map_unordered(checkpoint_unit, units, cancel):
+        if isinstance(outcome, UnitFailed):
+            meta = metas[index]
+            yield Row(meta["name"], arch_name(meta["arch"]["kind"]), meta["classes"], meta["seed"],
+                      float("nan"), float("nan"), "error", False)
+        elif outcome is not None:
+            yield outcome
+
+
+def settings_by_arch(metas: list[dict], overrides: dict) -> dict:
+    """Architecture -> the SGLD settings its checkpoints run with."""
+    return {arch_name(m["arch"]["kind"]): sgld_defaults(m).replace(**overrides) for m in metas}
+
+
+def report_text(rows: list[Row], settings: dict) -> str:
+    """The experiment's markdown report: settings, λ̂ per K per architecture, and the fitted lines."""
+    lines = ["MNIST-1D, n = 4000 for every K, nβ = n/log n; SGLD per architecture:"]
+    lines += [f"- {arch}: ε={c.epsilon:g}, γ={c.gamma:g}, {c.chains} chains × {c.draws} draws "
+              f"(+{c.burnin} burn-in), batch {c.batch_size}" for arch, c in sorted(settings.items())]
+    summary = summarize(rows)
+    archs = sorted(summary)
+    lines += ["", "| K | " + " | ".join(f"{a} λ̂ (mean ± std over seeds)" for a in archs) + " |",
+              "|---|" + "---|" * len(archs)]
+    lines += [f"| {row['K']} | " + " | ".join(row.get(a, "–") for a in archs) + " |"
+              for row in per_k_rows(summary, flag_mark=" *")]
+    lines += ["", "| architecture | slope dλ̂/dK | intercept | R² (all seeds) |", "|---|---|---|---|"]
+    lines += [f"| {a} | {summary[a]['slope']:.2f} | {summary[a]['intercept']:.2f} | {summary[a]['r2']:.3f} |"
+              for a in archs]
+    lines.append("\n* = at least one seed's run was flagged (status other than ok)")
+    return "\n".join(lines)

@@ -70,7 +70,7 @@ HYPER_FLAGS = {
 
 
 # Each command module has `register(sub)` (adds its subparser, with `handler=` its function).
-COMMAND_MODULES = ("estimate", "train", "models", "build_cache")
+COMMAND_MODULES = ("estimate", "train", "models", "build_cache", "sweep", "variability")
 
 
 def build_parser() -> argparse.ArgumentParser:
