@@ -19,7 +19,8 @@ import numpy as np
 import torch
 
 from .chainstats import ChainStats
-from .config import ConfigError, SGLDConfig, default_nbeta
+from .config import SGLDConfig, default_nbeta
+from .devices import device_name, resolve_device  # noqa: F401
 from .gradients import VMAP_MIN_CHAINS, Flat, LoopGrad, VmapGrad, choose_grad  # noqa: F401
 from .results import LLCResult, Progress, assemble_result, progress_record  # noqa: F401
 from .task import LLCTask, full_loss
@@ -29,14 +30,6 @@ from .update_rules import Minibatches, make_rule, mala_log_accept
 
 class CancelToken(Protocol):
     def is_set(self) -> bool: ...
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"device={name!r} is unavailable: no CUDA GPU here; use cpu or auto")
-    return torch.device(name)
 
 
 def chain_seeds(seed: int, chains: int) -> list[int]:
@@ -68,8 +61,7 @@ class SGLDRun:
 
     @property
     def device_name(self) -> str:
-        dev = self.device
-        return f"cuda:{dev.index if dev.index is not None else torch.cuda.current_device()}" if dev.type == "cuda" else dev.type
+        return device_name(self.device)
 
     def _setup(self):
         cfg, task, dev = self.cfg, self.task, self.device
