@@ -12,6 +12,7 @@ is measured per chain (llc_core.chainstats), traces (llc_core.trace) and the res
 from __future__ import annotations
 
 import copy
+import os
 import time
 from typing import Callable, Iterator, Protocol
 
@@ -20,6 +21,7 @@ import torch
 
 from .chainstats import ChainStats
 from .config import SGLDConfig, default_nbeta
+from .device_step import DeviceStepper
 from .devices import device_name, resolve_device  # noqa: F401
 from .gradients import VMAP_MIN_CHAINS, Flat, LoopGrad, VmapGrad, choose_grad  # noqa: F401
 from .results import LLCResult, Progress, assemble_result, progress_record  # noqa: F401
@@ -75,10 +77,23 @@ class SGLDRun:
         self.grad = choose_grad(model, flat, self.W, self.x, self.y, task.loss_fn, cfg.vectorize)
         self.path = self.grad.name
         self.rule = make_rule(cfg, self.nbeta, self.w_star)
-        self.gens = [torch.Generator(device=dev).manual_seed(s) for s in chain_seeds(cfg.seed, cfg.chains)]
-        self.batches = Minibatches(task.n, cfg.batch_size, self.gens)
+        self.rule.init_state(self.W)
         self.stats = ChainStats(cfg, self.init_loss, self.nbeta, int(self.w_star.numel()))
         self.traces = RunTraces(cfg.chains, cfg.max_trace_points)
+        self.stepper = None
+        if dev.type == "cuda" and isinstance(self.grad, VmapGrad):
+            self._setup_device_stepper()
+        else:
+            self.gens = [torch.Generator(device=dev).manual_seed(s) for s in chain_seeds(cfg.seed, cfg.chains)]
+            self.batches = Minibatches(task.n, cfg.batch_size, self.gens)
+
+    def _setup_device_stepper(self):
+        """GPU: losses stay on the device between records; the step replays a CUDA graph unless
+        LLC_CUDA_GRAPH=0 or the model cannot be captured (then the same step runs eagerly)."""
+        self.stepper = DeviceStepper(self, window=self.cfg.report_every + 1)
+        self.noise = self.stepper.noise
+        mode = self.stepper.try_capture() if os.environ.get("LLC_CUDA_GRAPH", "1") != "0" else "eager"
+        self.path = f"{self.grad.name}/{mode}"
 
     @property
     def chain_weights(self) -> torch.Tensor:
@@ -95,18 +110,39 @@ class SGLDRun:
             if self.cancel is not None and self.cancel.is_set():
                 step -= 1
                 break
-            losses = self._step(diag=cfg.diag_every > 0 and step % cfg.diag_every == 0)
-            self._record(step, losses)
-            window_steps.append(step)
-            window_losses.append(losses)
-            # Also after the very first step: a live page then has something to draw at once.
-            if step == 1 or step % cfg.report_every == 0 or step == cfg.total_steps or not stats.alive.any():
+            for done, losses in self._advance(step, diag=cfg.diag_every > 0 and step % cfg.diag_every == 0):
+                self._record(done, losses)
+                window_steps.append(done)
+                window_losses.append(losses)
+            if self._reports(step) or not stats.alive.any():
                 self.last_progress = progress_record(stats, cfg, step, window_steps, window_losses)
                 yield self.last_progress
                 window_steps, window_losses = [], []
             if not stats.alive.any():
                 break
+        if self.stepper is not None and self.stepper.slot:  # cancelled between records (GPU)
+            window = self.stepper.drain()
+            for j in range(window.shape[1]):
+                self._record(step - window.shape[1] + 1 + j, window[:, j])
         self.result = assemble_result(self, step, time.perf_counter() - start)
+
+    def _reports(self, step: int) -> bool:
+        # Also after the very first step: a live page then has something to draw at once.
+        return step == 1 or step % self.cfg.report_every == 0 or step == self.cfg.total_steps
+
+    def _advance(self, step: int, diag: bool) -> list:
+        """Take step `step`; return the (step, losses) pairs now known: this one on the CPU path,
+        on the GPU those since the last record, fetched at a record or diagnostics step."""
+        if self.stepper is None:
+            return [(step, self._step(diag))]
+        before = self.stepper.step(diag)
+        if before is not None:
+            self._diagnose(*before)
+        if not (diag or self._reports(step)):
+            return []
+        window = self.stepper.drain()
+        first = step - window.shape[1] + 1
+        return [(first + j, window[:, j]) for j in range(window.shape[1])]
 
     def run(self, on_progress: Callable[[Progress], None] | None = None) -> LLCResult:
         for progress in self:

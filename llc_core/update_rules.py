@@ -27,6 +27,9 @@ class SGLDRule:
         self.cfg, self.nbeta, self.w_star = cfg, nbeta, w_star
         self.noise_coef = cfg.noise_scale * math.sqrt(cfg.epsilon)
 
+    def init_state(self, W: torch.Tensor) -> None:
+        """Allocate the rule's running state (before any step, so a CUDA graph can capture it)."""
+
     def precondition(self, g: torch.Tensor) -> torch.Tensor | None:
         """The step's P from this step's loss gradient; None means the identity."""
         return None
@@ -53,10 +56,11 @@ class RMSPropSGLDRule(SGLDRule):
         super().__init__(cfg, nbeta, w_star)
         self.square_avg = None  # V, (C, d); starts at 0 like devinterp's, so step 1 has V = (1−α)g²
 
+    def init_state(self, W: torch.Tensor) -> None:
+        self.square_avg = torch.zeros_like(W)
+
     def precondition(self, g: torch.Tensor) -> torch.Tensor:
         alpha = self.cfg.rmsprop_alpha
-        if self.square_avg is None:
-            self.square_avg = torch.zeros_like(g)
         self.square_avg.mul_(alpha).addcmul_(g, g, value=1 - alpha)
         return 1.0 / (self.square_avg.sqrt() + self.cfg.rmsprop_eps)
 
