@@ -63,7 +63,7 @@ class DeviceStepper:
         self.window = torch.full((C, window), float("nan"), device=dev, dtype=torch.float64)
         self.slot_t = torch.zeros((), dtype=torch.long, device=dev)
         self.slot = 0
-        self.graph = None
+        self.graph = self.diag_graph = self.diag_out = None
         self.mode = "eager"
         self.last = None  # (idx, loss, g, P) of the latest eager step, for the diagnostics
 
@@ -86,35 +86,46 @@ class DeviceStepper:
         self.run.rule.apply(self.run.W, g, self.noise, P)
         self._store(loss)
 
+    def _captured_diag(self):
+        """The step with its diagnostics (a second gradient at the new point), still on the
+        device: returns the run's diag_tensors, read back at the record that follows."""
+        run = self.run
+        loss, g, P = self._body()
+        xb, yb = self.last[:2]
+        W_old, U_old, drift = run.W.clone(), run._potential(loss, run.W), run.rule.grad_potential(run.W, g)
+        run.rule.apply(run.W, g, self.noise, P)
+        self._store(loss)
+        return run.diag_tensors(W_old, U_old, drift, P, xb, yb)
+
     def try_capture(self) -> str:
-        """Capture one step in a CUDA graph (after warm-up steps on a side stream that are then
-        undone), else stay eager. Returns the mode."""
+        """Capture the plain and the diagnostics step in two CUDA graphs (after warm-up steps on a
+        side stream, then undone), else stay eager. Returns the mode."""
         run = self.run
         saved = [t.clone() for t in self._state()]
         try:
             side = torch.cuda.Stream()
             side.wait_stream(torch.cuda.current_stream())
             with torch.cuda.stream(side):
-                for _ in range(2):
-                    self._warm_step()
+                for body in (self._captured, self._captured_diag, self._captured):
+                    self.batches.before_step()
+                    body()
             torch.cuda.current_stream().wait_stream(side)
-            graph = torch.cuda.CUDAGraph()
+            self.graph, self.diag_graph = torch.cuda.CUDAGraph(), torch.cuda.CUDAGraph()
             self._restore(saved)
             self.batches.before_step()
-            with torch.cuda.graph(graph):
+            with torch.cuda.graph(self.graph):
                 self._captured()
-            self.graph, self.mode = graph, "cuda-graph"
+            with torch.cuda.graph(self.diag_graph):
+                self.diag_out = self._captured_diag()
+            self.mode = "cuda-graph"
         except Exception:  # e.g. a model with host syncs or data-dependent shapes: eager it is
             torch.cuda.synchronize()
-            self.graph, self.mode = None, "eager"
+            self.graph = self.diag_graph = None
+            self.mode = "eager"
         self._restore(saved)
         self.batches.pos = self.batches.n  # the first real step starts a fresh epoch
         self.gen.manual_seed(run.cfg.seed)  # and the real run draws from the start of the stream
         return self.mode
-
-    def _warm_step(self):
-        self.batches.before_step()
-        self._captured()
 
     def _state(self):
         rule = self.run.rule
@@ -126,23 +137,17 @@ class DeviceStepper:
             t.copy_(s)
 
     def step(self, diag: bool):
-        """One step. With diag, eager (the diagnostics need the step's inputs); returns
-        (W_old, U_old, drift_old, P, xb, yb) for them, else None."""
-        run = self.run
+        """One step; with diag, returns the step's diagnostics tensors (on the device)."""
         self.batches.before_step()
         self.noise_block.normal_(generator=self.gen)
         self.slot += 1
-        if self.graph is not None and not diag:
-            self.graph.replay()
-            return None
-        loss, g, P = self._body()
-        xb, yb = self.last[:2]
-        before = None
+        if self.graph is not None:
+            (self.diag_graph if diag else self.graph).replay()
+            return self.diag_out if diag else None
         if diag:
-            before = (run.W.clone(), run._potential(loss, run.W), run.rule.grad_potential(run.W, g), P, xb, yb)
-        run.rule.apply(run.W, g, self.noise, P)
-        self._store(loss)
-        return before
+            return self._captured_diag()
+        self._captured()
+        return None
 
     def drain(self):
         """The losses of the steps since the last drain, (C, k) numpy (one device → host copy)."""

@@ -135,9 +135,9 @@ class SGLDRun:
         on the GPU those since the last record, fetched at a record or diagnostics step."""
         if self.stepper is None:
             return [(step, self._step(diag))]
-        before = self.stepper.step(diag)
-        if before is not None:
-            self._diagnose(*before)
+        diagnostics = self.stepper.step(diag)
+        if diagnostics is not None:
+            self._add_diagnostics(diagnostics)
         if not (diag or self._reports(step)):
             return []
         window = self.stepper.drain()
@@ -173,20 +173,23 @@ class SGLDRun:
         return self.nbeta * loss.double() + 0.5 * self.cfg.gamma * dist2
 
     def _diagnose(self, W_old, U_old, drift_old, P, xb, yb):
-        """MALA acceptance of the step just taken (same minibatch and P at both ends), ‖w − w*‖,
-        and the drift ‖(ε/2)·P·∇U‖ and noise ‖σ√ε·P^½·ξ‖ norms of the step."""
+        self._add_diagnostics(self.diag_tensors(W_old, U_old, drift_old, P, xb, yb))
+
+    def _add_diagnostics(self, tensors) -> None:
+        accept, distance, drift, noise = (t.cpu().numpy() for t in tensors)
+        self.stats.add_diagnostics(accept, distance.astype(float), drift.astype(float), noise.astype(float))
+
+    def diag_tensors(self, W_old, U_old, drift_old, P, xb, yb) -> tuple:
+        """On the device: MALA acceptance of the step just taken (same minibatch and P at both
+        ends), ‖w − w*‖, and the drift ‖(ε/2)·P·∇U‖ and noise ‖σ√ε·P^½·ξ‖ norms of the step."""
         cfg, W = self.cfg, self.W
         loss_new, g_new = self.grad(W, xb, yb, self.stats.alive)
         drift_new = g_new.mul_(self.nbeta).add_(W - self.w_star, alpha=cfg.gamma)
         log_alpha = mala_log_accept(W_old, W, drift_old, drift_new, U_old, self._potential(loss_new, W), cfg, P)
-        accept = torch.exp(torch.clamp(log_alpha, max=0.0)).cpu().numpy()
         drift = drift_old if P is None else P * drift_old
         noise = self.noise if P is None else P.sqrt() * self.noise
-        self.stats.add_diagnostics(
-            accept, (W - self.w_star).norm(dim=1).cpu().numpy().astype(float),
-            (cfg.epsilon / 2 * drift.norm(dim=1)).cpu().numpy().astype(float),
-            (self.rule.noise_coef * noise.norm(dim=1)).cpu().numpy().astype(float),
-        )
+        return (torch.exp(torch.clamp(log_alpha, max=0.0)), (W - self.w_star).norm(dim=1),
+                cfg.epsilon / 2 * drift.norm(dim=1), self.rule.noise_coef * noise.norm(dim=1))
 
     def _record(self, step: int, losses: np.ndarray):
         stats, traces = self.stats, self.traces
