@@ -66,7 +66,7 @@ def test_two_steps_match_the_update_rule_by_hand(sampler, vectorize):
     task = line_task()
     cfg = SGLDConfig(sampler=sampler, epsilon=1e-2, gamma=3.0, nbeta=5.0, noise_scale=0.8, chains=1,
                      draws=2, burnin=0, batch_size=4, seed=123, vectorize=vectorize,
-                     rmsprop_alpha=0.9, rmsprop_eps=0.05)
+                     rmsprop_alpha=0.9, rmsprop_eps=0.05, device="cpu")  # the CPU path: per-chain generators
     run = SGLDRun(task, cfg)
     list(run)
     precondition = identity if sampler == "sgld" else rmsprop(0.9, 0.05)
@@ -78,7 +78,7 @@ def test_two_steps_match_the_update_rule_by_hand(sampler, vectorize):
 def test_rmsprop_differs_from_sgld():
     """The preconditioner is not a no-op: same seed, same batches, other weights."""
     task = line_task()
-    cfg = SGLDConfig(epsilon=1e-2, gamma=3.0, nbeta=5.0, chains=1, draws=2, burnin=0, batch_size=4)
+    cfg = SGLDConfig(epsilon=1e-2, gamma=3.0, nbeta=5.0, chains=1, draws=2, burnin=0, batch_size=4, device="cpu")
     a, b = SGLDRun(task, cfg), SGLDRun(task, cfg.replace(sampler="rmsprop_sgld"))
     list(a), list(b)
     assert not torch.allclose(a.chain_weights, b.chain_weights, atol=1e-4)
