@@ -15,7 +15,7 @@ import signal
 import sys
 import threading
 
-from ..config import InputError as LLCInputError, SGLDConfig
+from ..config import SAMPLERS, InputError as LLCInputError, SGLDConfig, check_device
 from ..limits import (MAX_BURNIN, MAX_CHAINS, MAX_DRAWS, MAX_EPSILON, MAX_GAMMA, MAX_NBETA, MAX_NOISE_SCALE,
                       MAX_SEED, MAX_THIN)
 
@@ -52,6 +52,24 @@ def _nbeta(text: str):
         raise argparse.ArgumentTypeError(f"--nbeta={text!r} is invalid: use auto or a number > 0") from None
 
 
+def _choice(name: str, allowed: tuple):
+    def convert(text: str):
+        if text not in allowed:
+            raise argparse.ArgumentTypeError(f"{name}={text!r} is invalid: use one of {', '.join(allowed)}")
+        return text
+    return convert
+
+
+def device_arg(text: str) -> str:
+    """--device: auto, cpu, cuda or cuda:N (whether that GPU exists is checked when the run starts)."""
+    try:
+        return check_device(text)
+    except LLCInputError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+DEVICE_HELP = "auto (the GPU when there is one, else cpu), cpu, cuda or cuda:N (default: auto)"
+
 # flag -> (config field, converter, help). Ranges are the library's (llc_core/limits.py).
 HYPER_FLAGS = {
     "--epsilon": ("epsilon", _number("--epsilon"), f"SGLD step size ε, in (0, {MAX_EPSILON:g}]"),
@@ -66,6 +84,9 @@ HYPER_FLAGS = {
     "--noise-scale": ("noise_scale", _number("--noise-scale"),
                       f"noise multiplier σ in [0, {MAX_NOISE_SCALE:g}]; 1 samples the tempered posterior"),
     "--seed": ("seed", _number("--seed", int), f"run seed, 0..{MAX_SEED} (chain seeds are spawned from it)"),
+    "--sampler": ("sampler", _choice("--sampler", SAMPLERS),
+                  f"SG-MCMC update rule: {', '.join(SAMPLERS)} (default: the model's, sgld); "
+                  "rmsprop_sgld preconditions drift and noise by RMSProp's running mean of g²"),
 }
 
 

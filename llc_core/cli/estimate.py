@@ -7,7 +7,8 @@ import json
 import sys
 
 from ..limits import MAX_CROSSING_PARAMS, MAX_DLN_LAYERS, MAX_DLN_WIDTH
-from . import EXIT_INTERRUPTED, EXIT_OK, add_command, add_hyper_flags, config_for, ctrl_c_cancels
+from . import (DEVICE_HELP, EXIT_INTERRUPTED, EXIT_OK, add_command, add_hyper_flags, config_for, ctrl_c_cancels,
+               device_arg)
 
 
 def register(sub) -> None:
@@ -21,8 +22,7 @@ def register(sub) -> None:
     est.add_argument("--data-dir", metavar="DIR", help="where MNIST / Fashion-MNIST IDX files live "
                      "(default: $LLC_DATA_DIR, else ~/.cache/llc_lab/data)")
     add_hyper_flags(est)
-    est.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"],
-                     help="where the chains run (auto: cuda when available)")
+    est.add_argument("--device", default="auto", type=device_arg, help=DEVICE_HELP)
     est.add_argument("--json", action="store_true", help="print one JSON object on stdout (keys: docs/cli.md)")
     est.set_defaults(handler=cmd_estimate)
 
@@ -81,5 +81,5 @@ def format_result(result, name: str) -> str:
     ]
     lines += [f"  [{f.code}] {f.message}\n      fix: {f.fix}" for f in result.warnings]
     lines.append(f"speed        {result.steps_per_second:,.0f} chain-steps/s, "
-                 f"{result.wall_seconds:.1f} s ({result.path} path)")
+                 f"{result.wall_seconds:.1f} s ({result.path} path, {result.sampler} on {result.device})")
     return "\n".join(lines)

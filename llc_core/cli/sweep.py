@@ -13,7 +13,7 @@ import math
 import sys
 import time
 
-from . import HYPER_FLAGS, _number, config_for
+from . import DEVICE_HELP, HYPER_FLAGS, _number, config_for, device_arg
 
 EXIT_UNIT_FAILED = 1
 EXIT_INTERRUPTED = 130
@@ -50,7 +50,7 @@ def register(sub) -> None:
     for flag in ESTIMATE_FLAGS:
         sw.add_argument(flag, type=HYPER_FLAGS[flag][1], default=argparse.SUPPRESS,
                         help=f"{HYPER_FLAGS[flag][0]} for every cell (default: the model's calibrated setting)")
-    sw.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"], help="where each cell runs")
+    sw.add_argument("--device", default="auto", type=device_arg, help=DEVICE_HELP)
     add_executor_flags(sw, "cells")
     out = sw.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="one JSON object per cell per line on stdout")
@@ -85,7 +85,10 @@ def cmd_sweep(args) -> int:
     pilot = config_for(task, args)
     grid = SweepGrid(args.epsilons, args.gammas, args.multipliers).validate(pilot, task.n)
     total = len(grid.points())
-    with make_executor(workers=args.workers, ray=args.ray, device=pilot.device) as executor:
+    from ..devices import resolve_device
+
+    device = str(resolve_device(pilot.device))  # fork/spawn and GPU placement depend on the real device
+    with make_executor(workers=args.workers, ray=args.ray, device=device) as executor:
         cells = sweep(task, grid, pilot, executor=executor, source=source)
         done, interrupted = _print_cells(cells, total, args)
     failed = sum(cell.status == "error" for cell in done)
