@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch.func import functional_call, grad_and_value, vmap
 
+from . import convergence as cv
 from . import diagnostics as dg
 from .config import ConfigError, SGLDConfig, default_nbeta
 from .task import LLCTask, full_loss
@@ -28,6 +29,9 @@ from .trace import ThinnedTrace
 
 
 VMAP_MIN_CHAINS = 8
+# Live convergence flags (R̂, λ̂ drift) are recomputed at most this often: ArviZ takes ~5 ms on
+# 8 × 2000 trace points, which on the 1-parameter toys would be ~5× the SGLD work of a report.
+LIVE_CONVERGENCE_SECONDS = 1.0
 
 
 class CancelToken(Protocol):
@@ -83,6 +87,8 @@ class LLCResult:
 
     def to_json_dict(self) -> dict:
         out = {k: v for k, v in self.__dict__.items() if k not in ("traces", "config", "warnings")}
+        for key in ("rhat", "ess_bulk", "ess_tail", "lambda_hat_mcse"):
+            out[key] = self.diagnostics.get(key, math.nan)
         out["config"] = self.config.to_dict()
         out["warnings"] = [f.to_dict() for f in self.warnings]
         return _json_safe(out)
@@ -269,6 +275,7 @@ class SGLDRun:
         self.lambda_trace = ThinnedTrace(C, cfg.max_trace_points)
         self.diag_trace = ThinnedTrace(4 * C, cfg.max_trace_points)
         self.diverge_limit = self.init_loss + dg.DIVERGENCE_LOSS_FACTOR * (1 + abs(self.init_loss))
+        self.live_convergence, self.live_convergence_at = [], -math.inf
 
     def _choose_grad(self, model, flat: Flat):
         cfg = self.cfg
@@ -417,7 +424,7 @@ class SGLDRun:
     def _progress(self, step, window_steps, window_losses) -> Progress:
         lam_chain = self._lambda_chain()
         lam, std, _, used = dg.pooled_lambda(lam_chain, self.alive)
-        flags = dg.assess(self._state(), final=False)
+        flags = dg.assess(self._state(), final=False) + self._live_convergence_flags()
         return Progress(
             step=step, total_steps=self.cfg.total_steps,
             phase="burnin" if step <= self.cfg.burnin else "sampling",
@@ -428,14 +435,25 @@ class SGLDRun:
             flags=flags, status=dg.status_of(flags),
         )
 
+    def _convergence(self) -> cv.Convergence:
+        draws = cv.post_burnin(self.loss_trace.steps, self.loss_trace.values, self.cfg.burnin, self.alive)
+        return cv.convergence(draws, self.nbeta, self.init_loss)
+
+    def _live_convergence_flags(self) -> list:
+        if time.monotonic() - self.live_convergence_at > LIVE_CONVERGENCE_SECONDS:
+            self.live_convergence = cv.flags(self._convergence(), final=False)
+            self.live_convergence_at = time.monotonic()
+        return self.live_convergence
+
     def _finish(self, steps_done: int, seconds: float) -> LLCResult:
         cfg = self.cfg
         state = self._state()
         lam_chain = state.lambda_chain
-        lam, std, se, used = dg.pooled_lambda(lam_chain, self.alive)
-        flags = dg.assess(state, final=True)
+        lam, std, _, used = dg.pooled_lambda(lam_chain, self.alive)
+        conv = self._convergence()
+        flags = dg.assess(state, final=True) + cv.flags(conv, final=True)
+        se = conv.lambda_mcse
         losses = self.loss_trace.values
-        post = self.loss_trace.steps > cfg.burnin
         diag = self.diag_trace.values.reshape(4, cfg.chains, -1)
         return LLCResult(
             lambda_hat=lam, lambda_hat_std=std, lambda_hat_se=se,
@@ -452,7 +470,8 @@ class SGLDRun:
                 "noise_norm": self.noise_norm.tolist(),
                 "fraction_below_init": (self.below / np.maximum(self.draws_done, 1)).tolist(),
                 "draws_per_chain": self.draws_done.tolist(),
-                "split_rhat": dg.split_rhat(losses[:, post][self.alive]),
+                "rhat": conv.rhat, "ess_bulk": conv.ess_bulk, "ess_tail": conv.ess_tail,
+                "lambda_hat_mcse": conv.lambda_mcse, "convergence": conv.to_dict(),
             },
             traces={
                 "steps": self.loss_trace.steps, "loss": losses, "lambda": self.lambda_trace.values,
