@@ -44,10 +44,14 @@ def distance_growth(res) -> float:
     return float(dist[-q:].mean() / dist[-2 * q : -q].mean()) if q else float("nan")
 
 
-def row(spec: str) -> dict:
+def row(spec: str, save: str | None = None) -> dict:
     task = parse_toy(spec)
     start = time.perf_counter()
     res = estimate_llc(task)
+    if save:  # the traces, to re-judge thresholds offline without re-running
+        np.savez(pathlib.Path(save) / f"{spec.replace(':', '_').replace(',', '-')}.npz", **res.traces,
+                 nbeta=res.nbeta, init_loss=res.init_loss, burnin=res.config.burnin,
+                 true_lambda=task.true_lambda, lambda_hat=res.lambda_hat)
     conv = res.diagnostics["convergence"]
     codes = [f.code for f in res.warnings]
     old = [f for f in res.warnings if f.code not in NEW_CODES]
@@ -66,6 +70,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--random", type=int, default=8, help="random unseen DLN shapes to add")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--save", default=None, help="folder for one .npz of traces per case")
     ap.add_argument("--cases", nargs="*", default=None, help="toy specs (default: the known list)")
     args = ap.parse_args()
     rng = np.random.default_rng(args.seed)
@@ -75,7 +80,7 @@ def main():
     print("|" + "---|" * 16)
     misses = {"before": 0, "after": 0}
     for spec in cases:
-        r = row(spec)
+        r = row(spec, args.save)
         for k in misses:
             misses[k] += abs(r["err"]) > BAR and r[k] == "ok"
         print(f"| {r['case']} | {r['lam']:.4g} | {r['lam_hat']:.4g} | {r['err']:+.1%} | {r['before']} | "

@@ -8,6 +8,7 @@ from llc_core.jobs import EstimateJob
 from llc_core.plots import loss_figure
 from pages.common import (STOP_WAIT, apply_defaults, hyperparameter_controls, init_defaults, model_picker,
                           run_stop_buttons, session_jobs, show_url_problems, take_sent_settings)
+from pages.checks import checks_panel
 from pages.live import run_info, run_panel
 
 st.title("Estimate λ̂")
@@ -40,6 +41,10 @@ if run_clicked and config is not None:
         st.rerun()
     except InputError as exc:
         st.error(str(exc))
+
+if task is not None:
+    with st.expander("Checks without ground truth", expanded=session_jobs().get("checks") is not None):
+        checks_panel(task, config)
 
 if job is None:
     st.info("Pick a model and its SGLD settings in the sidebar, then press **Run**: every chain's loss "
