@@ -20,18 +20,18 @@ import numpy as np
 
 from .diagnostics import Flag
 
-# Thresholds, measured with bench/silent_misses.py on the toys (crossings, DLNs) at their
-# defaults and on the MNIST-1D checkpoints (docs/diagnostics.md has the tables):
-# - R̂: Vehtari et al. recommend 1.01; our well-calibrated runs reach 1.00–1.01 on the thinned
-#   trace, the slowly mixing DLN misses 1.02–1.6. 1.05 keeps trace noise (C ≈ 8 chains of a few
-#   hundred effective points) from firing on healthy runs while catching chains stuck apart.
+# Thresholds (measurements with bench/silent_misses.py; tables in docs/diagnostics.md):
+# - R̂: Vehtari et al. (2021) recommend 1.01 for publication-grade runs. On our toys at their
+#   defaults healthy runs give 1.003 (crossing:1, 32 chains); 1.05 is the older, looser bound,
+#   used here so that C ≈ 4–8 chains of a thinned trace do not fire on healthy runs.
 RHAT_MAX = 1.05
-# - Bulk/tail ESS: Vehtari et al. ask ~100 per chain-set (~25 per chain for 4 chains) before R̂
-#   and MCSE are themselves trustworthy; below it the MCSE is an unreliable error bar.
+# - Bulk/tail ESS: Vehtari et al. ask for ≥ 100 before R̂ and the MCSE are themselves reliable.
 ESS_MIN = 100.0
-# - Drift: |λ̂(second half) − λ̂(first half)| beyond 3 combined MCSEs is a trend, not noise
-#   (≈0.3% false alarms for a stationary chain if the MCSE is right) ...
-DRIFT_Z = 3.0
+# - Drift: |λ̂(second half) − λ̂(first half)| beyond 4 combined MCSEs. crossing:1 at its defaults
+#   (healthy: +1.6% from λ, R̂ 1.003, ESS 8358) shows −3.2 MCSE (−11%) between the halves: each
+#   loss draw carries white minibatch noise that hides the slow part of the autocorrelation
+#   from ArviZ's truncated estimate, so the halves' MCSEs are somewhat optimistic; 4 leaves room.
+DRIFT_Z = 4.0
 # ... and only when it also exceeds 5% of λ̂: with tens of thousands of effective draws the
 # MCSE becomes so small that a harmless 1–2% settling would fire; 5% is half the accuracy bar.
 DRIFT_MIN_REL = 0.05
