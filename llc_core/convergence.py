@@ -109,6 +109,11 @@ def post_burnin(steps: np.ndarray, values: np.ndarray, burnin: int, alive: np.nd
     return values[np.asarray(alive, dtype=bool)][:, np.asarray(steps) > burnin]
 
 
+def of_trace(steps, values, burnin: int, alive, nbeta: float, init_loss: float) -> Convergence:
+    """Convergence of a run from its thinned loss trace (steps (P,), values (C, P))."""
+    return convergence(post_burnin(steps, values, burnin, alive), nbeta, init_loss)
+
+
 def flags(conv: Convergence, final: bool = True) -> list[Flag]:
     """The convergence flags this state raises (none while there are too few points). Live
     (final=False) only R̂ and drift are judged: a low ESS part-way through is expected."""
