@@ -7,10 +7,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import convergence as cv
 from . import diagnostics as dg
 from .chainstats import ChainStats
 from .config import SGLDConfig
-from .trace import RunTraces
 
 
 @dataclass
@@ -64,6 +64,8 @@ class LLCResult:
 
     def to_json_dict(self) -> dict:
         out = {k: v for k, v in self.__dict__.items() if k not in ("traces", "config", "warnings")}
+        for key in ("rhat", "ess_bulk", "ess_tail", "lambda_hat_mcse"):  # ArviZ, llc_core/convergence.py
+            out[key] = self.diagnostics.get(key, math.nan)
         out["config"] = self.config.to_dict()
         out["warnings"] = [f.to_dict() for f in self.warnings]
         return _json_safe(out)
@@ -108,9 +110,7 @@ def progress_record(stats: ChainStats, cfg: SGLDConfig, step: int, window_steps,
     )
 
 
-def final_diagnostics(stats: ChainStats, traces: RunTraces, burnin: int) -> dict:
-    losses = traces.loss.values
-    post = traces.loss.steps > burnin
+def final_diagnostics(stats: ChainStats) -> dict:
     return {
         "mala_acceptance": stats.mala().tolist(),
         "distance_final": stats.distance.tolist(),
@@ -118,7 +118,6 @@ def final_diagnostics(stats: ChainStats, traces: RunTraces, burnin: int) -> dict
         "noise_norm": stats.noise_norm.tolist(),
         "fraction_below_init": (stats.below / np.maximum(stats.draws_done, 1)).tolist(),
         "draws_per_chain": stats.draws_done.tolist(),
-        "split_rhat": dg.split_rhat(losses[:, post][stats.alive]),
     }
 
 
@@ -126,8 +125,14 @@ def assemble_result(run, steps_done: int, seconds: float) -> LLCResult:
     """The LLCResult of an SGLDRun after `steps_done` steps per chain in `seconds` of sampling."""
     cfg, stats, task = run.cfg, run.stats, run.task
     state = stats.state()
-    lam, std, se, used = dg.pooled_lambda(state.lambda_chain, stats.alive)
-    flags = dg.assess(state, final=True)
+    lam, std, _, used = dg.pooled_lambda(state.lambda_chain, stats.alive)
+    conv = cv.of_trace(run.traces.loss.steps, run.traces.loss.values, cfg.burnin, stats.alive, run.nbeta,
+                       run.init_loss)
+    flags = dg.assess(state, final=True) + cv.flags(conv, final=True)
+    se = conv.lambda_mcse  # from the ESS, not std/√chains
+    diagnostics = final_diagnostics(stats) | {
+        "rhat": conv.rhat, "ess_bulk": conv.ess_bulk, "ess_tail": conv.ess_tail,
+        "lambda_hat_mcse": conv.lambda_mcse, "convergence": conv.to_dict()}
     return LLCResult(
         lambda_hat=lam, lambda_hat_std=std, lambda_hat_se=se,
         lambda_hat_per_chain=state.lambda_chain.tolist(), chains_used=used, init_loss=run.init_loss,
@@ -136,6 +141,6 @@ def assemble_result(run, steps_done: int, seconds: float) -> LLCResult:
         steps_per_second=steps_done * cfg.chains / seconds if seconds > 0 else math.nan,
         wall_seconds=seconds, completed=steps_done == cfg.total_steps, steps_done=steps_done,
         path=run.path, config=cfg, num_params=stats.num_params, n=task.n,
-        diagnostics=final_diagnostics(stats, run.traces, cfg.burnin),
+        diagnostics=diagnostics,
         traces=run.traces.as_dict(), device=run.device_name, sampler=cfg.sampler,
     )
