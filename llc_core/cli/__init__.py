@@ -57,7 +57,7 @@ HYPER_FLAGS = {  # flag -> (config field, converter)
 
 
 # Each command module has `register(sub)` (adds its subparser, with `handler=` its function).
-COMMAND_MODULES = ("estimate", "train", "models", "build_cache")
+COMMAND_MODULES = ("estimate", "train", "models", "build_cache", "calibrate")
 
 
 def build_parser() -> argparse.ArgumentParser:
