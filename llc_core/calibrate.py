@@ -99,9 +99,9 @@ def _agree(a: float, b: float) -> bool:
 
 
 def recommend(cells: list[Cell]) -> Recommendation:
-    """Pick (ε, γ, nβ) from a sweep, preferring nβ×1, then the γ whose λ̂ sits on a plateau
+    """Pick (ε, γ, nβ) from a sweep's unflagged cells, preferring nβ×1, then the γ whose λ̂ sits on a plateau
     across neighbouring γ, then the largest ε that is stable and unchanged at the next larger ε."""
-    usable = [c for c in cells if not c.disqualified and c.lambda_hat > 0]
+    usable = [c for c in cells if is_clean(c)]  # never a flagged cell, high_mala included
     if not usable:
         worst = sorted({c.verdict for c in cells}) or ["no cells"]
         return Recommendation(False, reasons=[
@@ -138,7 +138,7 @@ def _best_epsilon(layer: list[Cell], gamma: float):
     edge of stability carries discretisation bias: on dln:4,3,4:r1 the edge, MALA 0.89, gave
     +11% and one step below +0.4%). None if no ε is usable at this γ."""
     row = sorted((c for c in layer if c.gamma == gamma), key=lambda c: c.epsilon)
-    ok = [not c.disqualified and c.lambda_hat > 0 for c in row]
+    ok = [is_clean(c) for c in row]
     plateau = [row[i] for i in range(len(row) - 1)
                if ok[i] and ok[i + 1] and _agree(row[i].lambda_hat, row[i + 1].lambda_hat)]
     if plateau:

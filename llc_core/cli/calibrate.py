@@ -8,7 +8,6 @@ import sys
 import threading
 
 from . import _number
-from .estimate import load_source
 
 
 def register(sub) -> None:
@@ -34,11 +33,20 @@ def _check(args) -> None:
         raise InputError(f"--seed={args.seed} is invalid: must be an integer in [0, 2^63)")
 
 
+def _load(args):
+    """The task; a toy's size caps follow --device (a GPU takes larger DLNs)."""
+    if args.toy is not None:
+        from ..toys import parse_toy
+        return parse_toy(args.toy, device=args.device)
+    from ..checkpoints import load_task
+    return load_task(args.checkpoint, data_dir=args.data_dir)
+
+
 def cmd_calibrate(args) -> int:
     from ..calibrate import DEFAULT_BUDGET_SECONDS, auto_calibrate
 
     _check(args)
-    task = load_source(args)
+    task = _load(args)
     budget = args.budget_seconds if args.budget_seconds is not None else DEFAULT_BUDGET_SECONDS
     cancel, box = threading.Event(), {}
 
