@@ -233,6 +233,18 @@ class Attempt:
         return self.completed and self.status == "ok" and not self.flags and self.lambda_hat > 0
 
 
+# A pilot cell's chains are a fifth of the full length, so their spread across chains is large
+# whatever ε is (crossing:1, 8 chains × 400 draws at its default ε: high_chain_variance): for
+# *bracketing* only, that flag is tolerated. A recommendation still needs a run with no flag at all.
+PILOT_TOLERATED = ("high_chain_variance",)
+
+
+def brackets(cell: Cell) -> bool:
+    """Good enough to bracket ε with: completed, λ̂ > 0, no flag beyond PILOT_TOLERATED."""
+    return (cell.completed and cell.status in ("ok", "warning") and cell.lambda_hat > 0
+            and set(cell.flags) <= set(PILOT_TOLERATED))
+
+
 def is_clean(cell: Cell) -> bool:
     """A cell with no flag at all: the only kind auto-calibrate may build a recommendation on."""
     return cell.completed and cell.status == "ok" and not cell.flags and cell.lambda_hat > 0
@@ -296,8 +308,8 @@ def _pilot_cell(s: _Search, index: int) -> Cell | None:
 
 
 def _plateau(cells: list[Cell]) -> Cell | None:
-    """The larger ε of the largest neighbouring pair of clean cells, MALA in band, whose λ̂ agree."""
-    row = sorted((c for c in cells if is_clean(c) and _mala_or(c) >= MALA_BAND_LOW), key=lambda c: c.epsilon)
+    """The larger ε of the largest neighbouring pair of bracketing cells, MALA in band, whose λ̂ agree."""
+    row = sorted((c for c in cells if brackets(c) and _mala_or(c) >= MALA_BAND_LOW), key=lambda c: c.epsilon)
     pairs = [(a, b) for a, b in zip(row, row[1:])
              if ladder_index(b.epsilon) - ladder_index(a.epsilon) == 1 and _agree(a.lambda_hat, b.lambda_hat)]
     return pairs[-1][0] if pairs else None
@@ -319,8 +331,8 @@ def bracket(s: _Search) -> list[Cell]:
         cell = _pilot_cell(s, down)
         if cell is None:
             break
-        too_short = cell.flags and not set(cell.flags) & set(TOO_LARGE)
-        if too_short and any(is_clean(c) for c in s.cells):
+        too_short = not brackets(cell) and not set(cell.flags) & set(TOO_LARGE)
+        if too_short and any(brackets(c) for c in s.cells):
             break
         down -= 1
     return s.cells
@@ -332,7 +344,7 @@ def first_candidate(cells: list[Cell]) -> float | None:
     plateau = _plateau(cells)
     if plateau is not None:
         return plateau.epsilon
-    clean = sorted(c.epsilon for c in cells if is_clean(c))
+    clean = sorted(c.epsilon for c in cells if brackets(c))
     if not clean:
         return None
     return clean[-2] if len(clean) > 1 else clean[-1]
@@ -430,12 +442,11 @@ def _attempt_from_cell(cell: Cell, config: SGLDConfig) -> Attempt:
 
 
 def _pilot_fallback(pilots: list) -> Attempt | None:
-    """The clean pilot cell `first_candidate` would start from, as an Attempt, or None."""
+    """The pilot cell `first_candidate` would start from if it carries no flag at all (else the
+    largest-ε unflagged one), as an Attempt, or None."""
     epsilon = first_candidate([cell for _, cell in pilots])
-    for config, cell in reversed(pilots):
-        if cell.epsilon == epsilon and is_clean(cell):
-            return _attempt_from_cell(cell, config)
-    return None
+    clean = sorted(((cfg, c) for cfg, c in pilots if is_clean(c)), key=lambda p: (p[1].epsilon == epsilon, p[1].epsilon))
+    return _attempt_from_cell(clean[-1][1], clean[-1][0]) if clean else None
 
 
 def final_recommendation(pilots: list, attempts: list[Attempt], confirmed: Attempt | None,
