@@ -198,12 +198,17 @@ LADDER = tuple(float(f"{m * 10.0**e:.3g}") for e in range(-14, 2) for m in (1, 3
 MAX_UP_STEPS = 4  # the default rules sit ≤ 1 decade below the edge on every toy measured (DLN: ε·nβ 0.15 vs ~1)
 MAX_DOWN_DECADES = 6  # 65k-param DLNs need ~3.5 decades below the default (1.7e-5 → 5e-9); 6 leaves room
 MAX_PILOT_CELLS = 16
+# Pilot chains double (up to 4× pilot_config's fifth of the run) while a cell is too short to judge.
+MAX_PILOT_SCALE = 4
 # A pilot pair counts as a plateau only where MALA is in this band: below it the step is too large
 # (diagnostics.LOW_MALA = 0.8 flags it; 0.85 keeps a margin because short chains over-rate MALA).
 MALA_BAND_LOW = 0.85
 # Flags that say "ε is too large": step ε down. The others (not_stationary, high_mala,
 # high_chain_variance, and any new convergence flag) say "the chains are too short for this ε".
 TOO_LARGE = ("diverged", "negative", "init_spike", "low_mala", "loss_below_init")
+# Full-length runs one rung apart whose λ̂ differ by less than 2 combined standard errors cannot be
+# told apart by their own precision (two-sided ~95%).
+AGREE_Z = 2.0
 MAX_LENGTH_FACTOR = 8  # chains grow ×2 per try up to 8× the task's default length
 MAX_FULL_RUNS = 8
 
@@ -283,6 +288,7 @@ class _Search:
     on_cell: object = None
     on_progress: object = None
     on_attempt: object = None
+    pilot_scale: int = 1  # pilot length as a multiple of pilot_config's, doubled when too short
     cells: list = field(default_factory=list)  # this sampler's pilot cells
     pilots: list = field(default_factory=list)  # (config, Cell) for every pilot cell, all samplers
     attempts: list = field(default_factory=list)  # every full-length run
@@ -291,9 +297,28 @@ class _Search:
         return self.cancel is not None and self.cancel.is_set()
 
 
+def _runs_agree(a: Attempt, b: Attempt) -> bool:
+    """Two full-length runs agree when their λ̂ differ by at most AGREE_TOL, or by at most
+    AGREE_Z combined standard errors (then the difference is noise, not a dependence on ε)."""
+    noise = AGREE_Z * math.hypot(a.lambda_se, b.lambda_se) if math.isfinite(a.lambda_se + b.lambda_se) else 0.0
+    return _agree(a.lambda_hat, b.lambda_hat) or abs(a.lambda_hat - b.lambda_hat) <= noise
+
+
 def _pilot_cell(s: _Search, index: int) -> Cell | None:
-    """One ε of the ladder at pilot length, through `sweep` (same seed as every other cell)."""
-    pilot = pilot_config(s.task, s.base)
+    """One ε of the ladder at the current pilot length, through `sweep` (same seed for every cell).
+    A cell whose chains were too short to judge (`_too_short`) is rerun with twice the length, and
+    the longer pilot is kept for the cells after it."""
+    while True:
+        cell = _one_cell(s, index)
+        if cell is None or not _too_short(cell) or s.pilot_scale >= MAX_PILOT_SCALE:
+            return cell
+        s.pilot_scale *= 2
+
+
+def _one_cell(s: _Search, index: int) -> Cell | None:
+    base = pilot_config(s.task, s.base)
+    pilot = base.replace(draws=min(s.base.draws, base.draws * s.pilot_scale),
+                         burnin=min(s.base.burnin, base.burnin * s.pilot_scale))
     if s.stopped() or not s.budget.allows(pilot) or len(s.cells) >= MAX_PILOT_CELLS:
         return None
     grid = SweepGrid((LADDER[index],), (s.base.gamma,), (1.0,))
@@ -307,8 +332,14 @@ def _pilot_cell(s: _Search, index: int) -> Cell | None:
     return None
 
 
+def _too_short(cell: Cell) -> bool:
+    """Flagged, but by no 'ε too large' flag: the chains were too short to judge this ε."""
+    return not brackets(cell) and not set(cell.flags) & set(TOO_LARGE) and cell.status != "diverged"
+
+
 def _plateau(cells: list[Cell]) -> Cell | None:
-    """The larger ε of the largest neighbouring pair of bracketing cells, MALA in band, whose λ̂ agree."""
+    """The smaller ε of the largest neighbouring pair of bracketing cells (MALA in band) whose λ̂
+    agree: its discretisation bias is about a third of the larger's."""
     row = sorted((c for c in cells if brackets(c) and _mala_or(c) >= MALA_BAND_LOW), key=lambda c: c.epsilon)
     pairs = [(a, b) for a, b in zip(row, row[1:])
              if ladder_index(b.epsilon) - ladder_index(a.epsilon) == 1 and _agree(a.lambda_hat, b.lambda_hat)]
@@ -316,23 +347,20 @@ def _plateau(cells: list[Cell]) -> Cell | None:
 
 
 def bracket(s: _Search) -> list[Cell]:
-    """Walk the ε ladder from the default: up until a cell is disqualified (the stability edge),
-    then down until two neighbouring clean cells agree, or the pilot chains are too short to
-    tell (a flag other than 'too large' below a clean cell), or MAX_DOWN_DECADES."""
+    """Walk the ε ladder from the default: up while cells bracket (to the stability edge), then down
+    until two neighbouring cells agree, or a cell is still too short at the longest pilot (smaller
+    steps only mix slower), or MAX_DOWN_DECADES. 'ε too large' flags keep the walk going down."""
     start = ladder_index(s.base.epsilon)
     up = start
     while up - start < MAX_UP_STEPS and up < len(LADDER):
         cell = _pilot_cell(s, up)
-        if cell is None or cell.disqualified or cell.lambda_hat <= 0:
+        if cell is None or not brackets(cell):
             break
         up += 1
     down = start - 1
     while down >= max(0, start - 2 * MAX_DOWN_DECADES) and _plateau(s.cells) is None:
         cell = _pilot_cell(s, down)
-        if cell is None:
-            break
-        too_short = not brackets(cell) and not set(cell.flags) & set(TOO_LARGE)
-        if too_short and any(brackets(c) for c in s.cells):
+        if cell is None or _too_short(cell):
             break
         down -= 1
     return s.cells
@@ -397,7 +425,7 @@ def confirm_loop(s: _Search, epsilon: float) -> Attempt | None:
         attempt = _full_run(s, LADDER[index], length)
         if attempt is None:
             break
-        if attempt.clean and previous_clean is not None and _agree(attempt.lambda_hat, previous_clean.lambda_hat):
+        if attempt.clean and previous_clean is not None and _runs_agree(attempt, previous_clean):
             return previous_clean
         if attempt.clean:
             previous_clean = attempt
@@ -422,7 +450,7 @@ def auto_calibrate(task: LLCTask, budget_seconds: float = DEFAULT_BUDGET_SECONDS
     s = _Search(task, base, Budget(budget_seconds), cancel, on_cell, on_progress, on_attempt)
     confirmed = None
     for sampler in samplers_to_try(base):
-        s.base, s.cells = base.replace(sampler=sampler), []
+        s.base, s.cells, s.pilot_scale = base.replace(sampler=sampler), [], 1
         candidate = first_candidate(bracket(s))
         if candidate is not None and not s.stopped():
             confirmed = confirm_loop(s, candidate)
@@ -503,7 +531,8 @@ def _verdict_reasons(chosen: Attempt, attempts: list[Attempt], clean_full: list[
         below = next(a for a in attempts if a.clean and a.epsilon < chosen.epsilon)
         return [f"Confirmed: the full-length run at ε = {chosen.epsilon:.3g} is clean (λ̂ = {chosen.lambda_hat:.4g} "
                 f"± {chosen.lambda_se:.2g}{mala}) and a clean run one step lower (ε = {below.epsilon:.3g}, "
-                f"λ̂ = {below.lambda_hat:.4g}) agrees within {AGREE_TOL:.0%}: λ̂ no longer changes with ε."]
+                f"λ̂ = {below.lambda_hat:.4g}) agrees (within {AGREE_TOL:.0%} or {AGREE_Z:g} standard errors): λ̂ no "
+                f"longer changes with ε."]
     if clean_full:
         return [f"Not confirmed: the full-length run at ε = {chosen.epsilon:.3g} is clean (λ̂ = {chosen.lambda_hat:.4g}"
                 f"{mala}), but no clean run one ε step lower agreed with it within {AGREE_TOL:.0%} inside the "

@@ -265,3 +265,13 @@ def test_calibrate_cli_prints_the_contract_json_and_refuses_bad_input():
         refused = _cli(*bad, "--json", timeout=60)
         assert refused.returncode == 2 and refused.stdout == ""
         assert len(refused.stderr.strip().splitlines()) == 1 and word in refused.stderr
+
+
+def test_full_length_runs_agree_within_ten_percent_or_their_noise():
+    from llc_core.calibrate import _runs_agree
+
+    assert _runs_agree(_attempt(1e-5, 4.0), _attempt(3e-6, 3.7))  # 7.5% apart
+    assert not _runs_agree(_attempt(1e-5, 4.0), _attempt(3e-6, 3.0))  # 25% apart, s.e. 0.04 each
+    noisy = _attempt(3e-6, 3.0)
+    noisy.lambda_se = 0.5  # 1 apart, 2 combined s.e. = 1.0: indistinguishable
+    assert _runs_agree(_attempt(1e-5, 4.0), noisy)
