@@ -80,6 +80,8 @@ def draw_cases(count: int, seed: int, device: str, max_params: int, crossings: i
         rank = rng.randint(0, min(widths))
         spec = f"dln:{','.join(map(str, widths))}:r{rank}"
         (specs if dln_multiplicity(widths, rank) == 1 else skipped).append(spec)
+    specs.sort(key=lambda spec: params_of([int(w) for w in spec.split(":")[1].split(",")]))  # small first:
+    # a time-limited run reports the most cases
     specs += [f"crossing:{rng.choice(CROSSING_POWERS)}" for _ in range(crossings)]
     return specs, skipped
 
