@@ -51,8 +51,11 @@ def cmd_calibrate(args) -> int:
     cancel, box = threading.Event(), {}
 
     def work():
-        box["rec"] = auto_calibrate(task, budget_seconds=budget, seed=args.seed, cancel=cancel,
-                                    on_cell=_print_cell, on_attempt=_print_attempt, device=args.device)
+        try:
+            box["rec"] = auto_calibrate(task, budget_seconds=budget, seed=args.seed, cancel=cancel,
+                                        on_cell=_print_cell, on_attempt=_print_attempt, device=args.device)
+        except BaseException as exc:  # re-raised in the main thread: bad input still exits 2
+            box["error"] = exc
 
     worker = threading.Thread(target=work, daemon=True)
     worker.start()
@@ -63,6 +66,8 @@ def cmd_calibrate(args) -> int:
         print("stopping: finishing with a partial result…", file=sys.stderr)
         cancel.set()
         worker.join()
+    if "error" in box:
+        raise box["error"]
     rec = box["rec"]
     print(json.dumps(rec.to_dict(task)) if args.json else format_recommendation(rec, task))
     return 0
