@@ -210,20 +210,3 @@ def status_of(flags: list[Flag]) -> str:
     if "negative" in codes:
         return "negative"
     return "warning" if flags else "ok"
-
-
-def split_rhat(chains: np.ndarray) -> float:
-    """Gelman-Rubin split-R̂ of per-chain draw sequences (C, N); NaN when undefined."""
-    if chains.ndim != 2 or chains.shape[1] < 4:
-        return math.nan
-    half = chains.shape[1] // 2
-    parts = np.concatenate([chains[:, :half], chains[:, half : 2 * half]], axis=0)
-    parts = parts[np.all(np.isfinite(parts), axis=1)]
-    if len(parts) < 2:
-        return math.nan
-    n = parts.shape[1]
-    within = parts.var(axis=1, ddof=1).mean()
-    between = n * parts.mean(axis=1).var(ddof=1)
-    if within <= 0:
-        return math.nan
-    return float(math.sqrt(((n - 1) / n * within + between / n) / within))

@@ -78,11 +78,14 @@ def run_panel(job, info: dict, key: str, plots: bool = True) -> None:
         return
     st.progress(min(1.0, (progress.step if progress else 0) / max(1, view["total_steps"])))
     cols = st.columns(4)
-    cols[0].metric("λ̂", fmt(lam), None if math.isnan(std) else f"± {std:.3g} (std)", delta_color="off")
+    mcse = final.lambda_hat_se if final else math.nan  # ESS-based MCSE exists for the finished run
+    cols[0].metric("λ̂", fmt(lam), None if math.isnan(mcse) else f"± {mcse:.3g} (MCSE)", delta_color="off")
     alive = int(progress.alive.sum()) if progress is not None else used
     cols[1].metric("chains used" if final else "chains alive", f"{used if final else alive} / {view['chains']}")
     cols[2].metric("L_n(w*)", "–" if view["init_loss"] is None else f"{view['init_loss']:.3g}")
     cols[3].metric("nβ", f"{job.run.nbeta:.4g}")
+    if final is not None:
+        convergence_metrics(final, std)
     if info.get("true_lambda") is not None:
         target = info.get("target")
         st.caption(f"True λ = {info['true_lambda']:.4g}" + (
@@ -97,8 +100,19 @@ def run_panel(job, info: dict, key: str, plots: bool = True) -> None:
         st.plotly_chart(live_figure(shown, view, info), key=f"{key}_chart")
     if final is not None:
         st.caption(f"{final.steps_per_second:,.0f} chain-steps/s · {final.wall_seconds:.1f} s · "
-                   f"{final.path} path · nβ {info.get('nbeta_text', '')}")
+                   f"{final.path} path · {final.sampler} on {final.device} · nβ {info.get('nbeta_text', '')}")
         downloads(final, info, key)
+
+
+def convergence_metrics(final, std: float) -> None:
+    """R̂ and bulk/tail ESS of the loss draws (ArviZ), beside λ̂ ± MCSE."""
+    d = final.diagnostics
+    cols = st.columns(4)
+    cols[0].metric("R̂", fmt(d.get("rhat", math.nan), ".3f"), help="rank-normalised split R̂ of the loss "
+                   "draws; ≤ 1.05 means the chains agree")
+    cols[1].metric("ESS bulk", fmt(d.get("ess_bulk", math.nan), ",.0f"))
+    cols[2].metric("ESS tail", fmt(d.get("ess_tail", math.nan), ",.0f"))
+    cols[3].metric("std across chains", fmt(std, ".3g"))
 
 
 def live_figure(shown: str, view: dict, info: dict):

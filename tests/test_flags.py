@@ -173,10 +173,3 @@ def test_status_precedence():
     assert dg.status_of([f("high_mala")]) == "warning"
     assert dg.status_of([f("high_mala"), f("negative")]) == "negative"
     assert dg.status_of([f("negative"), f("diverged")]) == "diverged"
-
-
-def test_split_rhat_separates_mixed_from_stuck_chains():
-    rng = np.random.default_rng(0)
-    mixed = rng.normal(size=(4, 500))
-    stuck = mixed + np.arange(4)[:, None]
-    assert dg.split_rhat(mixed) < 1.02 < 1.5 < dg.split_rhat(stuck)
