@@ -122,8 +122,9 @@ def test_auto_calibrate_recommends_and_sends_settings(app, monkeypatch):
     open_page(app, "calibrate")
     set_values(app, cal_model="toy:crossing:1")
     app.button(key="cal_auto").click().run()
+    # the ladder walk runs up to 16 pilot cells and several full runs (shortened here): minutes
     wait_for(app, lambda at: any("Recommended: ε" in s or "No recommendation" in s for s in texts(at)),
-             what="recommendation")
+             timeout=600, what="recommendation")
     assert any("Recommended: ε" in s for s in texts(app)), texts(app)
     assert any("Pilot bracket" in t for t in texts(app)) and any("status **" in t for t in texts(app))
     cells = app.dataframe[0].value
