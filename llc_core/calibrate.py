@@ -70,7 +70,7 @@ class Recommendation:
         """The JSON object of `python -m llc_core calibrate --json`."""
         keys = ("epsilon", "gamma", "nbeta", "sampler", "chains", "draws", "burnin", "thin", "batch_size",
                 "noise_scale", "seed", "device")
-        settings = None
+        settings = dict.fromkeys(keys)  # nothing found: every setting null, none recommended
         if self.config is not None:
             settings = {k: getattr(self.config, k) for k in keys} | {"nbeta": self.nbeta}
         return _finite({

@@ -146,7 +146,7 @@ def test_never_recommends_a_flagged_full_length_run():
     # nothing clean anywhere: nothing recommended
     flagged = [(cfg, c) for cfg, c in pilots if c.flags]
     rec = final_recommendation(flagged, attempts[:1], None, parse_toy("dln:3,4,5,3:r0", n=1000))
-    assert not rec.found and rec.to_dict()["recommended"] is None and rec.warnings[0]["code"] == "no_clean_run"
+    assert not rec.found and not any(rec.to_dict()["recommended"].values()) and rec.warnings[0]["code"] == "no_clean_run"
 
 
 def test_confirmed_only_with_a_clean_agreeing_run_one_step_lower():
