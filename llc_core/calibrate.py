@@ -7,11 +7,13 @@ why it cannot; `auto_calibrate` runs a pilot sweep, recommends and confirms at f
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass, field
 
-from .config import SGLDConfig
+from .config import SAMPLERS, SGLDConfig, default_nbeta
+from .limits import MAX_BURNIN, MAX_DRAWS
 from .sampler import SGLDRun
-from .sweep import DISQUALIFYING, Cell, SweepGrid, mean_mala, sweep
+from .sweep import Cell, SweepGrid, cell_config, mean_mala, sweep
 from .task import LLCTask
 
 # Two neighbouring cells "agree" when their λ̂ differ by at most this fraction. Discretisation
@@ -55,6 +57,41 @@ class Recommendation:
     reasons: list[str] = field(default_factory=list)
     attempts: list = field(default_factory=list)  # full-length confirmation runs (Attempt)
     confirmed: bool = False
+    sampler: str = "sgld"
+    config: SGLDConfig | None = None  # the full recommended settings (the run they come from)
+    lambda_hat_se: float | None = None
+    lambda_range: tuple[float, float] | None = None  # over every run auto-calibrate made
+    status: str = "warning"  # "ok" only when confirmed
+    warnings: list = field(default_factory=list)  # [{code, message, fix}]
+    seconds: float = 0.0
+    budget_seconds: float | None = None
+
+    def to_dict(self, task=None) -> dict:
+        """The JSON object of `python -m llc_core calibrate --json`."""
+        keys = ("epsilon", "gamma", "nbeta", "sampler", "chains", "draws", "burnin", "thin", "batch_size",
+                "noise_scale", "seed", "device")
+        settings = dict.fromkeys(keys)  # nothing found: every setting null, none recommended
+        if self.config is not None:
+            settings = {k: getattr(self.config, k) for k in keys} | {"nbeta": self.nbeta}
+        return _finite({
+            "found": self.found, "confirmed": self.confirmed, "recommended": settings,
+            "lambda_hat": self.lambda_hat, "lambda_hat_se": self.lambda_hat_se, "status": self.status,
+            "warnings": self.warnings, "true_lambda": getattr(task, "true_lambda", None),
+            "target_lambda": getattr(task, "target_lambda", None), "reasons": self.reasons,
+            "lambda_range": list(self.lambda_range) if self.lambda_range else None,
+            "runs": [a.to_dict() for a in self.attempts], "seconds": self.seconds,
+            "budget_seconds": self.budget_seconds})
+
+
+def _finite(value):
+    """NaN/inf → None, recursively: JSON has no NaN."""
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def _agree(a: float, b: float) -> bool:
@@ -62,9 +99,9 @@ def _agree(a: float, b: float) -> bool:
 
 
 def recommend(cells: list[Cell]) -> Recommendation:
-    """Pick (ε, γ, nβ) from a sweep, preferring nβ×1, then the γ whose λ̂ sits on a plateau
+    """Pick (ε, γ, nβ) from a sweep's unflagged cells, preferring nβ×1, then the γ whose λ̂ sits on a plateau
     across neighbouring γ, then the largest ε that is stable and unchanged at the next larger ε."""
-    usable = [c for c in cells if not c.disqualified and c.lambda_hat > 0]
+    usable = [c for c in cells if is_clean(c)]  # never a flagged cell, high_mala included
     if not usable:
         worst = sorted({c.verdict for c in cells}) or ["no cells"]
         return Recommendation(False, reasons=[
@@ -101,7 +138,7 @@ def _best_epsilon(layer: list[Cell], gamma: float):
     edge of stability carries discretisation bias: on dln:4,3,4:r1 the edge, MALA 0.89, gave
     +11% and one step below +0.4%). None if no ε is usable at this γ."""
     row = sorted((c for c in layer if c.gamma == gamma), key=lambda c: c.epsilon)
-    ok = [not c.disqualified and c.lambda_hat > 0 for c in row]
+    ok = [is_clean(c) for c in row]
     plateau = [row[i] for i in range(len(row) - 1)
                if ok[i] and ok[i + 1] and _agree(row[i].lambda_hat, row[i + 1].lambda_hat)]
     if plateau:
@@ -140,12 +177,40 @@ def _reasons(cell: Cell, plateau: bool, agrees: list[Cell], mult: float, cells: 
     return reasons
 
 
-# A pilot's chains are short, and on slowly mixing posteriors they have not spread out yet:
-# they see a flatter landscape than the full run and over-rate large steps (on dln:5,5,5:r0 the
-# pilot measured MALA 0.96 at ε·nβ = 0.47, where the full run's λ̂ was 24% high). So the
-# recommendation is confirmed with one full-length run, stepping ε down until that run is clean.
-CONFIRM_TRIES = 3
-CONFIRM_FAILS = DISQUALIFYING + ("high_chain_variance",)
+# -- auto-calibrate: bracket ε adaptively, then confirm at full length ------------------------
+#
+# Why the old procedure (a fixed 5 ε × 3 γ pilot around the default, then one confirmation)
+# failed on shapes nobody tuned for (issue 10):
+# - its grid spanned two decades around the default rule, but a 65k-parameter DLN needs ε a few
+#   decades lower (Furman & Lau 2024 used 1e-7 … 5e-9): the right ε was never tried;
+# - short pilot chains have not spread out yet, see a flatter landscape and over-rate large steps
+#   (dln:5,5,5:r0: pilot MALA 0.96 at ε·nβ = 0.47, full run +24%): pilot λ̂ can only *bracket*;
+# - it accepted cells flagged `high_mala` (not "disqualifying"), so it recommended steps too small
+#   for the chain to cross the flat directions — the recommendation disqualified itself.
+# So: walk the ε ladder up to the stability edge and down as many decades as it takes until two
+# neighbouring clean cells agree; confirm at full length; grow the chains when a run is too short,
+# step ε down when it is too large; recommend only settings whose own run carried no flag at all.
+
+DEFAULT_BUDGET_SECONDS = 600.0
+# The ε ladder runs in half decades (1, 3, 10, …): λ̂'s discretisation bias is ~linear in ε, so a
+# factor ~3 between neighbours makes "they agree within 10%" mean "the bias at the smaller is ≲ 5%".
+LADDER = tuple(float(f"{m * 10.0**e:.3g}") for e in range(-14, 2) for m in (1, 3))
+MAX_UP_STEPS = 4  # the default rules sit ≤ 1 decade below the edge on every toy measured (DLN: ε·nβ 0.15 vs ~1)
+MAX_DOWN_DECADES = 6  # 65k-param DLNs need ~3.5 decades below the default (1.7e-5 → 5e-9); 6 leaves room
+MAX_PILOT_CELLS = 16
+# Pilot chains double (up to 4× pilot_config's fifth of the run) while a cell is too short to judge.
+MAX_PILOT_SCALE = 4
+# A pilot pair counts as a plateau only where MALA is in this band: below it the step is too large
+# (diagnostics.LOW_MALA = 0.8 flags it; 0.85 keeps a margin because short chains over-rate MALA).
+MALA_BAND_LOW = 0.85
+# Flags that say "ε is too large": step ε down. The others (not_stationary, high_mala,
+# high_chain_variance, and any new convergence flag) say "the chains are too short for this ε".
+TOO_LARGE = ("diverged", "negative", "init_spike", "low_mala", "loss_below_init")
+# Full-length runs one rung apart whose λ̂ differ by less than 2 combined standard errors cannot be
+# told apart by their own precision (two-sided ~95%).
+AGREE_Z = 2.0
+MAX_LENGTH_FACTOR = 8  # chains grow ×2 per try up to 8× the task's default length
+MAX_FULL_RUNS = 8
 
 
 @dataclass
@@ -157,52 +222,321 @@ class Attempt:
     flags: list[str]
     mala: float
     completed: bool
+    lambda_se: float = math.nan
+    config: SGLDConfig | None = None
+    warnings: list = field(default_factory=list)  # [{code, message, fix}]
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        return {"epsilon": self.epsilon, "sampler": self.config.sampler if self.config else None,
+                "draws": self.config.draws if self.config else None, "lambda_hat": self.lambda_hat,
+                "lambda_hat_se": self.lambda_se, "status": self.status, "flags": self.flags,
+                "mala": self.mala, "seconds": self.seconds}
+
+    @property
+    def clean(self) -> bool:
+        return self.completed and self.status == "ok" and not self.flags and self.lambda_hat > 0
 
 
-def full_config(task: LLCTask, rec: Recommendation, epsilon: float) -> SGLDConfig:
-    """The task's default run length at the recommended settings."""
-    return task.defaults.replace(epsilon=epsilon, gamma=rec.gamma, nbeta=rec.nbeta)
+# A pilot cell's chains are a fifth of the full length, so their spread across chains is large
+# whatever ε is (crossing:1, 8 chains × 400 draws at its default ε: high_chain_variance): for
+# *bracketing* only, that flag is tolerated. A recommendation still needs a run with no flag at all.
+PILOT_TOLERATED = ("high_chain_variance",)
 
 
-def confirm(task: LLCTask, rec: Recommendation, cells: list[Cell], cancel=None, on_progress=None,
-            on_attempt=None) -> Recommendation:
-    """Run the recommendation at full length; if flagged, try the next smaller swept ε (same γ)."""
-    smaller = sorted({c.epsilon for c in cells if c.gamma == rec.gamma and c.epsilon < rec.epsilon
-                      and not c.disqualified and c.lambda_hat > 0}, reverse=True)
-    for epsilon in [rec.epsilon, *smaller][:CONFIRM_TRIES]:
-        if cancel is not None and cancel.is_set():
+def brackets(cell: Cell) -> bool:
+    """Good enough to bracket ε with: completed, λ̂ > 0, no flag beyond PILOT_TOLERATED."""
+    return (cell.completed and cell.status in ("ok", "warning") and cell.lambda_hat > 0
+            and set(cell.flags) <= set(PILOT_TOLERATED))
+
+
+def is_clean(cell: Cell) -> bool:
+    """A cell with no flag at all: the only kind auto-calibrate may build a recommendation on."""
+    return cell.completed and cell.status == "ok" and not cell.flags and cell.lambda_hat > 0
+
+
+class Budget:
+    """Wall-clock budget, and the chain-steps per second measured so far to predict a run's cost."""
+
+    def __init__(self, seconds: float):
+        self.deadline = time.monotonic() + seconds
+        self.rate: float | None = None  # chain-steps per second
+
+    def left(self) -> float:
+        return self.deadline - time.monotonic()
+
+    def measure(self, config: SGLDConfig, seconds: float) -> None:
+        self.rate = config.chains * config.total_steps / max(seconds, 1e-3)
+
+    def allows(self, config: SGLDConfig) -> bool:
+        if self.rate is None:
+            return self.left() > 0
+        return config.chains * config.total_steps / self.rate <= self.left()
+
+
+def ladder_index(epsilon: float) -> int:
+    return min(range(len(LADDER)), key=lambda i: abs(math.log(LADDER[i] / epsilon)))
+
+
+@dataclass
+class _Search:
+    """What one auto-calibration carries between its phases."""
+    task: LLCTask
+    base: SGLDConfig  # the task's defaults at the chosen sampler, seed and device
+    budget: Budget
+    cancel: object = None
+    on_cell: object = None
+    on_progress: object = None
+    on_attempt: object = None
+    pilot_scale: int = 1  # pilot length as a multiple of pilot_config's, doubled when too short
+    cells: list = field(default_factory=list)  # this sampler's pilot cells
+    pilots: list = field(default_factory=list)  # (config, Cell) for every pilot cell, all samplers
+    attempts: list = field(default_factory=list)  # every full-length run
+
+    def stopped(self) -> bool:
+        return self.cancel is not None and self.cancel.is_set()
+
+
+def _runs_agree(a: Attempt, b: Attempt) -> bool:
+    """Two full-length runs agree when their λ̂ differ by at most AGREE_TOL, or by at most
+    AGREE_Z combined standard errors (then the difference is noise, not a dependence on ε)."""
+    noise = AGREE_Z * math.hypot(a.lambda_se, b.lambda_se) if math.isfinite(a.lambda_se + b.lambda_se) else 0.0
+    return _agree(a.lambda_hat, b.lambda_hat) or abs(a.lambda_hat - b.lambda_hat) <= noise
+
+
+def _pilot_cell(s: _Search, index: int) -> Cell | None:
+    """One ε of the ladder at the current pilot length, through `sweep` (same seed for every cell).
+    A cell whose chains were too short to judge (`_too_short`) is rerun with twice the length, and
+    the longer pilot is kept for the cells after it."""
+    while True:
+        cell = _one_cell(s, index)
+        if cell is None or not _too_short(cell) or s.pilot_scale >= MAX_PILOT_SCALE:
+            return cell
+        s.pilot_scale *= 2
+
+
+def _one_cell(s: _Search, index: int) -> Cell | None:
+    base = pilot_config(s.task, s.base)
+    pilot = base.replace(draws=min(s.base.draws, base.draws * s.pilot_scale),
+                         burnin=min(s.base.burnin, base.burnin * s.pilot_scale))
+    if s.stopped() or not s.budget.allows(pilot) or len(s.cells) >= MAX_PILOT_CELLS:
+        return None
+    grid = SweepGrid((LADDER[index],), (s.base.gamma,), (1.0,))
+    for cell in sweep(s.task, grid, pilot, s.cancel, s.on_progress):
+        s.budget.measure(pilot, cell.seconds)
+        s.cells.append(cell)
+        s.pilots.append((cell_config(pilot, cell.epsilon, cell.gamma, 1.0, s.task.n), cell))
+        if s.on_cell is not None:
+            s.on_cell(cell)
+        return cell
+    return None
+
+
+def _too_short(cell: Cell) -> bool:
+    """Flagged, but by no 'ε too large' flag: the chains were too short to judge this ε."""
+    return not brackets(cell) and not set(cell.flags) & set(TOO_LARGE) and cell.status != "diverged"
+
+
+def _plateau(cells: list[Cell]) -> Cell | None:
+    """The smaller ε of the largest neighbouring pair of bracketing cells (MALA in band) whose λ̂
+    agree: its discretisation bias is about a third of the larger's."""
+    row = sorted((c for c in cells if brackets(c) and _mala_or(c) >= MALA_BAND_LOW), key=lambda c: c.epsilon)
+    pairs = [(a, b) for a, b in zip(row, row[1:])
+             if ladder_index(b.epsilon) - ladder_index(a.epsilon) == 1 and _agree(a.lambda_hat, b.lambda_hat)]
+    return pairs[-1][0] if pairs else None
+
+
+def bracket(s: _Search) -> list[Cell]:
+    """Walk the ε ladder from the default: up while cells bracket (to the stability edge), then down
+    until two neighbouring cells agree, or a cell is still too short at the longest pilot (smaller
+    steps only mix slower), or MAX_DOWN_DECADES. 'ε too large' flags keep the walk going down."""
+    start = ladder_index(s.base.epsilon)
+    up = start
+    while up - start < MAX_UP_STEPS and up < len(LADDER):
+        cell = _pilot_cell(s, up)
+        if cell is None or not brackets(cell):
             break
-        result = SGLDRun(task, full_config(task, rec, epsilon), cancel=cancel).run(on_progress)
-        attempt = Attempt(epsilon, result.lambda_hat, result.lambda_hat_std, result.status,
-                          [f.code for f in result.warnings], mean_mala(result), result.completed)
-        rec.attempts.append(attempt)
-        if on_attempt is not None:
-            on_attempt(attempt)
-        if attempt.completed and not set(attempt.flags) & set(CONFIRM_FAILS) and attempt.lambda_hat > 0:
-            if epsilon != rec.epsilon:
-                rec.reasons.insert(0, f"The full-length run at the pilot's ε = {rec.epsilon:.3g} was flagged "
-                                      f"({', '.join(rec.attempts[0].flags) or rec.attempts[0].status}), so ε was "
-                                      f"stepped down to {epsilon:.3g}, where it is clean.")
-            rec.epsilon, rec.confirmed = epsilon, True
-            rec.reasons.append(f"Confirmed with a full-length run at these settings: λ̂ = {attempt.lambda_hat:.4g} "
-                               f"± {attempt.lambda_std:.2g}, status {attempt.status}"
-                               + (f", MALA {attempt.mala:.2f}." if not math.isnan(attempt.mala) else "."))
-            return rec
-    if rec.attempts and not (cancel is not None and cancel.is_set()):
-        rec.reasons.append("No full-length run was clean (" + "; ".join(
-            f"ε {a.epsilon:.3g}: {', '.join(a.flags) or a.status}" for a in rec.attempts)
-            + "): treat these settings as a starting point and sweep smaller ε or larger γ.")
+        up += 1
+    down = start - 1
+    while down >= max(0, start - 2 * MAX_DOWN_DECADES) and _plateau(s.cells) is None:
+        cell = _pilot_cell(s, down)
+        if cell is None or _too_short(cell):
+            break
+        down -= 1
+    return s.cells
+
+
+def first_candidate(cells: list[Cell]) -> float | None:
+    """The ε to confirm first: the plateau's, else the largest clean cell one step below the
+    largest clean one (the edge carries discretisation bias), else the largest clean one."""
+    plateau = _plateau(cells)
+    if plateau is not None:
+        return plateau.epsilon
+    clean = sorted(c.epsilon for c in cells if brackets(c))
+    if not clean:
+        return None
+    return clean[-2] if len(clean) > 1 else clean[-1]
+
+
+def full_config(task: LLCTask, base: SGLDConfig, epsilon: float, length: int = 1) -> SGLDConfig:
+    """The task's default run length (× `length`) at ε, with the search's sampler, seed and device."""
+    return base.replace(epsilon=float(epsilon), draws=min(MAX_DRAWS, base.draws * length),
+                        burnin=min(MAX_BURNIN, base.burnin * length))
+
+
+def _full_run(s: _Search, epsilon: float, length: int) -> Attempt | None:
+    config = full_config(s.task, s.base, epsilon, length)
+    if s.stopped() or not s.budget.allows(config):
+        return None
+    result = SGLDRun(s.task, config, cancel=s.cancel).run(s.on_progress)
+    s.budget.measure(config.replace(burnin=0, draws=max(1, result.steps_done)), result.wall_seconds)
+    attempt = Attempt(epsilon, result.lambda_hat, result.lambda_hat_std, result.status,
+                      [f.code for f in result.warnings], mean_mala(result), result.completed,
+                      _se(result), config, [f.to_dict() for f in result.warnings], result.wall_seconds)
+    s.attempts.append(attempt)
+    if s.on_attempt is not None:
+        s.on_attempt(attempt)
+    return attempt
+
+
+def _se(result) -> float:
+    """λ̂'s standard error: the ESS-based MCSE where the run computed it, else std/√chains."""
+    mcse = getattr(result, "lambda_hat_mcse", None)
+    return float(mcse) if mcse is not None and math.isfinite(mcse) else float(result.lambda_hat_se)
+
+
+def _next_step(attempt: Attempt, index: int, length: int) -> tuple[int, int]:
+    """(ladder index, length factor) for the next full-length run after this one."""
+    if attempt.clean:
+        return index - 1, length  # the neighbour check: does λ̂ hold one step below?
+    if set(attempt.flags) & set(TOO_LARGE) or attempt.status in ("diverged", "negative"):
+        return index - 1, length
+    return index, length * 2  # too short for this ε: grow the chains
+
+
+def confirm_loop(s: _Search, epsilon: float) -> Attempt | None:
+    """Full-length runs from `epsilon`: the confirmed attempt (clean, and a clean run one ε step
+    below agrees within AGREE_TOL), else None. Stops at the budget or MAX_FULL_RUNS."""
+    index, length = ladder_index(epsilon), 1
+    previous_clean: Attempt | None = None
+    for _ in range(MAX_FULL_RUNS):
+        if length > MAX_LENGTH_FACTOR or index < 0:
+            break
+        attempt = _full_run(s, LADDER[index], length)
+        if attempt is None:
+            break
+        if attempt.clean and previous_clean is not None and _runs_agree(attempt, previous_clean):
+            return previous_clean
+        if attempt.clean:
+            previous_clean = attempt
+        index, length = _next_step(attempt, index, length)
+    return None
+
+
+def samplers_to_try(base: SGLDConfig) -> list[str]:
+    """The task's sampler first; RMSProp-preconditioned SGLD next where llc_core has it (it mixes
+    along flat directions that plain SGLD's single step size crosses too slowly)."""
+    order = [base.sampler] + [name for name in ("rmsprop_sgld",) if name != base.sampler]
+    return [name for name in order if name in SAMPLERS]
+
+
+def auto_calibrate(task: LLCTask, budget_seconds: float = DEFAULT_BUDGET_SECONDS, seed: int = 0,
+                   cancel=None, on_cell=None, on_progress=None, on_attempt=None,
+                   device: str | None = None) -> Recommendation:
+    """Bracket ε on the ladder, confirm at full length (growing the chains when they are too short),
+    switch sampler if plain SGLD finds nothing clean; all within `budget_seconds` of wall time."""
+    start = time.monotonic()
+    base = task.defaults.replace(seed=seed, **({"device": device} if device else {}))
+    s = _Search(task, base, Budget(budget_seconds), cancel, on_cell, on_progress, on_attempt)
+    confirmed = None
+    for sampler in samplers_to_try(base):
+        s.base, s.cells, s.pilot_scale = base.replace(sampler=sampler), [], 1
+        candidate = first_candidate(bracket(s))
+        if candidate is not None and not s.stopped():
+            confirmed = confirm_loop(s, candidate)
+        if confirmed is not None or s.stopped() or s.budget.left() <= 0:
+            break
+    rec = final_recommendation(s.pilots, s.attempts, confirmed, task)
+    rec.seconds = time.monotonic() - start
+    rec.budget_seconds = budget_seconds
+    if s.stopped():
+        rec.reasons.insert(0, "Stopped before the end: this is a partial result.")
     return rec
 
 
-def auto_calibrate(task: LLCTask, cancel=None, on_cell=None, on_progress=None, on_attempt=None) -> Recommendation:
-    """Pilot sweep around the task's defaults, recommendation, full-length confirmation."""
-    cells = []
-    for cell in sweep(task, pilot_grid(task), pilot_config(task), cancel, on_progress):
-        cells.append(cell)
-        if on_cell is not None:
-            on_cell(cell)
-    if cancel is not None and cancel.is_set():
-        return Recommendation(False, reasons=[f"Stopped after {len(cells)} pilot cells: no recommendation."])
-    rec = recommend(cells)
-    return confirm(task, rec, cells, cancel, on_progress, on_attempt) if rec.found else rec
+def _attempt_from_cell(cell: Cell, config: SGLDConfig) -> Attempt:
+    return Attempt(cell.epsilon, cell.lambda_hat, cell.lambda_std, cell.status, list(cell.flags), cell.mala,
+                   cell.completed, cell.lambda_std / math.sqrt(max(1, config.chains)), config, [], cell.seconds)
+
+
+def _pilot_fallback(pilots: list) -> Attempt | None:
+    """The pilot cell `first_candidate` would start from if it carries no flag at all (else the
+    largest-ε unflagged one), as an Attempt, or None."""
+    epsilon = first_candidate([cell for _, cell in pilots])
+    clean = sorted(((cfg, c) for cfg, c in pilots if is_clean(c)), key=lambda p: (p[1].epsilon == epsilon, p[1].epsilon))
+    return _attempt_from_cell(clean[-1][1], clean[-1][0]) if clean else None
+
+
+def final_recommendation(pilots: list, attempts: list[Attempt], confirmed: Attempt | None,
+                         task: LLCTask) -> Recommendation:
+    """The recommendation, built only on a run that carried no flag: the confirmed full-length run,
+    else the last clean full-length run (unconfirmed), else the clean pilot cell (unconfirmed)."""
+    clean_full = [a for a in attempts if a.clean]
+    chosen = confirmed or (clean_full[-1] if clean_full else _pilot_fallback(pilots))
+    runs = [a for a in attempts] + [_attempt_from_cell(c, cfg) for cfg, c in pilots]
+    values = [a.lambda_hat for a in runs if a.completed and math.isfinite(a.lambda_hat) and a.status != "diverged"]
+    lam_range = (min(values), max(values)) if values else None
+    reasons = _search_reasons(pilots, attempts)
+    if chosen is None:
+        return Recommendation(False, reasons=reasons + [
+            "No run was clean (every pilot cell and full-length run carried a flag), so nothing is recommended: "
+            "train w* to a minimum, or give a larger --budget-seconds for longer chains."],
+            attempts=attempts, lambda_range=lam_range, status="warning",
+            warnings=[_warning("no_clean_run", "No clean run: no settings can be recommended.",
+                               "Give auto-calibrate a larger budget or check that w* is a minimum.")])
+    config = chosen.config
+    nbeta = config.nbeta if config.nbeta is not None else default_nbeta(task.n)
+    rec = Recommendation(True, chosen.epsilon, config.gamma, 1.0, nbeta, chosen.lambda_hat, reasons,
+                         attempts, confirmed is not None, sampler=config.sampler, config=config,
+                         lambda_hat_se=chosen.lambda_se, lambda_range=lam_range)
+    rec.status = "ok" if rec.confirmed else "warning"
+    rec.warnings = list(chosen.warnings) + ([] if rec.confirmed else [_warning(
+        "not_confirmed", "Auto-calibrate could not confirm these settings (see its reasons).",
+        "Run longer chains at this ε and one step below; trust λ̂ only if they agree.")])
+    rec.reasons += _verdict_reasons(chosen, attempts, clean_full, rec.confirmed)
+    return rec
+
+
+def _warning(code: str, message: str, fix: str) -> dict:
+    return {"code": code, "message": message, "fix": fix}
+
+
+def _search_reasons(pilots: list, attempts: list[Attempt]) -> list[str]:
+    if not pilots:
+        return ["No pilot cell ran (budget or stop)."]
+    eps = sorted(c.epsilon for _, c in pilots)
+    bad = sorted({f"{c.epsilon:.3g}: {', '.join(c.flags) or c.status}" for _, c in pilots if not is_clean(c)})
+    text = [f"Pilot bracket: {len(pilots)} short-chain cells over ε = {eps[0]:.3g} … {eps[-1]:.3g} on a half-decade "
+            f"ladder" + (f"; flagged: {'; '.join(bad)}." if bad else "; all clean.")]
+    if attempts:
+        text.append("Full-length runs: " + "; ".join(
+            f"ε {a.epsilon:.3g} × {a.config.draws} draws ({a.config.sampler}): λ̂ {a.lambda_hat:.4g}, "
+            f"{', '.join(a.flags) or a.status}" for a in attempts) + ".")
+    return text
+
+
+def _verdict_reasons(chosen: Attempt, attempts: list[Attempt], clean_full: list[Attempt], confirmed: bool) -> list[str]:
+    mala = f", MALA {chosen.mala:.2f}" if not math.isnan(chosen.mala) else ""
+    if confirmed:
+        below = next(a for a in attempts if a.clean and a.epsilon < chosen.epsilon)
+        return [f"Confirmed: the full-length run at ε = {chosen.epsilon:.3g} is clean (λ̂ = {chosen.lambda_hat:.4g} "
+                f"± {chosen.lambda_se:.2g}{mala}) and a clean run one step lower (ε = {below.epsilon:.3g}, "
+                f"λ̂ = {below.lambda_hat:.4g}) agrees (within {AGREE_TOL:.0%} or {AGREE_Z:g} standard errors): λ̂ no "
+                f"longer changes with ε."]
+    if clean_full:
+        return [f"Not confirmed: the full-length run at ε = {chosen.epsilon:.3g} is clean (λ̂ = {chosen.lambda_hat:.4g}"
+                f"{mala}), but no clean run one ε step lower agreed with it within {AGREE_TOL:.0%} inside the "
+                f"budget: λ̂ may still depend on ε or on chain length."]
+    return [f"Not confirmed: no full-length run was clean; these are the short pilot chains' settings "
+            f"(ε = {chosen.epsilon:.3g}, {chosen.config.draws} draws), whose own run was clean. Pilot chains "
+            f"over-rate large steps and hide slow mixing: do not trust λ̂ = {chosen.lambda_hat:.4g} without a longer run."]

@@ -260,18 +260,26 @@ class TrainJob(Job):
 
 
 class AutoCalibrateJob(SweepJob):
-    """The pilot sweep of `auto_calibrate`, then its full-length confirmation runs."""
+    """`auto_calibrate`: pilot cells along the ε ladder, then full-length runs; `attempts` fill in
+    as those runs finish. The grid holds the start cell only: the bracket decides where to go."""
 
-    def __init__(self, task: LLCTask):
-        from .calibrate import pilot_config, pilot_grid
+    def __init__(self, task: LLCTask, budget_seconds: float | None = None, seed: int = 0):
+        from .calibrate import DEFAULT_BUDGET_SECONDS, MAX_PILOT_CELLS, pilot_config
+        from .sweep import SweepGrid
 
         self.attempts: list = []
-        super().__init__(task, pilot_grid(task), pilot_config(task))
+        self.budget_seconds = budget_seconds or DEFAULT_BUDGET_SECONDS
+        self.seed = seed
+        pilot = pilot_config(task)
+        super().__init__(task, SweepGrid((task.defaults.epsilon,), (task.defaults.gamma,)), pilot)
+        self.total_cells = MAX_PILOT_CELLS  # an upper bound: the bracket stops once it has its answer
 
     @property
     def phase(self) -> str:
-        """"pilot" while sweep cells are running, "confirm" for the full-length runs after them."""
-        return "pilot" if len(self.snapshot_cells()) < self.total_cells else "confirm"
+        """"pilot" while ladder cells run, "confirm" once a run longer than a pilot cell is going."""
+        _, progress, _, _ = self.peek()
+        longer = progress is not None and progress.total_steps > self.pilot.total_steps
+        return "confirm" if self.attempts or longer else "pilot"
 
     def _work_cells(self, cancel, publish):
         from .calibrate import auto_calibrate
@@ -280,4 +288,5 @@ class AutoCalibrateJob(SweepJob):
             with self._lock:
                 self.attempts.append(attempt)
 
-        return auto_calibrate(self.task, cancel, self._add_cell, publish, on_attempt)
+        return auto_calibrate(self.task, budget_seconds=self.budget_seconds, seed=self.seed, cancel=cancel,
+                              on_cell=self._add_cell, on_progress=publish, on_attempt=on_attempt)

@@ -39,7 +39,11 @@ MAX_EPOCHS = 1_000
 
 # -- known-λ toys --------------------------------------------------------------------------
 MAX_CROSSING_PARAMS = 6
-MAX_DLN_WIDTH = 64
+MAX_DLN_WIDTH = 64  # on CPU; see DLN_CAPS for other devices
+# Per device: (widest layer, parameter count). CPU: 64 wide, ≤ 40k parameters (a 64-wide 8-layer
+# net is 32,768; a DLN run of that size takes minutes on 2 cores). CUDA: the truth suite's GPU
+# target is ≥ 1M parameters; 4M keeps a 100k-example run within one H100's memory.
+DLN_CAPS = {"cpu": (MAX_DLN_WIDTH, 40_000), "cuda": (4096, 4_000_000)}
 MAX_DLN_LAYERS = 8
 
 # -- checkpoint files (load and upload) ----------------------------------------------------

@@ -19,7 +19,7 @@ from .config import InputError, SGLDConfig, default_nbeta
 from .task import LLCTask
 
 SPEC_HELP = "toy specs: crossing:P1,P2,... (powers ≥ 1) or dln:H0,H1,...,HL:rR (widths ≥ 1, 0 ≤ R ≤ min width)"
-from .limits import MAX_CROSSING_PARAMS, MAX_DLN_LAYERS, MAX_DLN_WIDTH
+from .limits import DLN_CAPS, MAX_CROSSING_PARAMS, MAX_DLN_LAYERS
 
 
 class ToySpecError(InputError):
@@ -118,7 +118,7 @@ def _crossing_default_n(powers: list[int]) -> int:
 
 def aoyagi_lambda(widths: list[int], rank: int) -> float:
     """Learning coefficient of a deep linear network with a rank-r truth (Aoyagi 2024)."""
-    _check_dln(widths, rank)
+    _check_dln(widths, rank, "cuda")  # the formula itself: only the largest device caps apply
     M = sorted(h - rank for h in widths)
     base = Fraction(-rank * rank + rank * (widths[0] + widths[-1]), 2)
     for k in range(1, len(M) + 1):
@@ -153,11 +153,15 @@ def rrr_lambda(m: int, h: int, n: int, r: int) -> float:
     return m * n / 2
 
 
-def _check_dln(widths: list[int], rank: int) -> None:
+def _check_dln(widths: list[int], rank: int, device: str = "cpu") -> None:
     if len(widths) < 2 or len(widths) > MAX_DLN_LAYERS + 1:
         raise ToySpecError(f"dln widths {widths}: need 2 to {MAX_DLN_LAYERS + 1} widths")
-    if any(h < 1 or h > MAX_DLN_WIDTH for h in widths):
-        raise ToySpecError(f"dln widths {widths}: each must be in [1, {MAX_DLN_WIDTH}]")
+    max_width, max_params = DLN_CAPS["cuda" if device.startswith("cuda") else "cpu"]
+    if any(h < 1 or h > max_width for h in widths):
+        raise ToySpecError(f"dln widths {widths}: each must be in [1, {max_width}] on {device}")
+    params = sum(a * b for a, b in zip(widths[:-1], widths[1:]))
+    if params > max_params:
+        raise ToySpecError(f"dln widths {widths}: {params:,} parameters, at most {max_params:,} on {device}")
     if not 0 <= rank <= min(widths):
         raise ToySpecError(f"dln rank r{rank}: must be in [0, {min(widths)}] (the smallest width)")
 
@@ -166,13 +170,14 @@ def dln_model(widths: list[int]) -> nn.Sequential:
     return nn.Sequential(*[nn.Linear(a, b, bias=False) for a, b in zip(widths[:-1], widths[1:])])
 
 
-def dln_task(widths: list[int], rank: int, n: int = 100_000, seed: int = 0) -> LLCTask:
+def dln_task(widths: list[int], rank: int, n: int = 100_000, seed: int = 0, device: str = "cpu") -> LLCTask:
     """Sampled at the teacher: each layer is a random orthogonal r×r block, zero elsewhere.
 
     That is the most singular point among rank-r truths, where the local coefficient equals
-    Aoyagi's global λ (checked on the reduced-rank-regression cases in the tests).
+    Aoyagi's global λ (checked on the reduced-rank-regression cases in the tests). `device` only
+    sets the size caps (DLN_CAPS): the data are built on the CPU.
     """
-    _check_dln(widths, rank)
+    _check_dln(widths, rank, device)
     gen = torch.Generator().manual_seed(seed)
     model = dln_model(widths)
     with torch.no_grad():
@@ -205,12 +210,13 @@ _CROSSING = re.compile(r"^crossing:(\d+(?:,\d+)*)$")
 _DLN = re.compile(r"^dln:(\d+(?:,\d+)+):r(\d+)$")
 
 
-def parse_toy(spec: str, n: int | None = None) -> LLCTask:
+def parse_toy(spec: str, n: int | None = None, device: str = "cpu") -> LLCTask:
     """A known-λ toy as an LLCTask, with true_lambda (and target_lambda where exact) set.
 
     "crossing:P1,P2,..." is a normal crossing with those powers, "dln:H0,H1,...,HL:rR" a deep
     linear network with a rank-R teacher (docs/method.md §3); `n` overrides the training-set
-    size. A bad spec raises ToySpecError (an InputError) saying what is allowed."""
+    size; `device` picks the size caps (limits.DLN_CAPS: wider networks on a GPU). A bad spec
+    raises ToySpecError (an InputError) saying what is allowed."""
     spec = spec.strip().replace(" ", "")
     if m := _CROSSING.match(spec):
         powers = [int(p) for p in m.group(1).split(",")]
@@ -221,7 +227,7 @@ def parse_toy(spec: str, n: int | None = None) -> LLCTask:
     if m := _DLN.match(spec):
         widths = [int(h) for h in m.group(1).split(",")]
         kwargs = {"n": n} if n else {}
-        return dln_task(widths, int(m.group(2)), **kwargs)
+        return dln_task(widths, int(m.group(2)), device=device, **kwargs)
     raise ToySpecError(f"unknown toy spec {spec!r}; {SPEC_HELP}")
 
 

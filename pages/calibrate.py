@@ -7,7 +7,8 @@ import streamlit as st
 
 from llc_core.calibrate import pilot_config, pilot_grid
 from llc_core.sweep import SweepGrid
-from llc_core.limits import MAX_CELL_BURNIN, MAX_CELL_CHAINS, MAX_CELL_DRAWS, MAX_SWEEP_CELLS
+from llc_core.limits import (MAX_CELL_BURNIN, MAX_CELL_CHAINS, MAX_CELL_DRAWS, MAX_SWEEP_CELLS, UI_MAX_BURNIN,
+                             UI_MAX_CHAINS, UI_MAX_DRAWS)
 from llc_core.config import InputError
 from llc_core.jobs import AutoCalibrateJob, SweepJob
 from llc_core.plots import sweep_heatmap
@@ -62,8 +63,9 @@ def sweep_controls(task, disabled: bool):
 
 st.title("Calibrate")
 st.caption("Short chains over a grid of step sizes ε and localizations γ: find where λ̂ is stable before "
-           "spending a long run. **Auto-calibrate** runs a pilot sweep around the model's defaults, picks "
-           "(ε, γ, nβ) and confirms them with one full-length run.")
+           "spending a long run. **Auto-calibrate** walks ε over as many decades as it takes (short chains), "
+           "confirms at full length, grows the chains when they are too short, and recommends only settings "
+           "whose own run carried no flag.")
 jobs = session_jobs()
 job = jobs.get("calibrate")
 running = job is not None and job.running
@@ -76,8 +78,8 @@ with st.sidebar:
         grid, pilot = sweep_controls(task, running)
     sweep_clicked, stop_clicked = run_stop_buttons("cal_", running, grid is not None, "Run sweep")
     auto_clicked = st.button("Auto-calibrate", key="cal_auto", disabled=running or task is None,
-                             width="stretch", help="Pilot sweep around this model's defaults, "
-                             "recommendation with reasons, and one full-length confirmation run.")
+                             width="stretch", help="ε bracket on a half-decade ladder, full-length "
+                             "confirmation with a one-step-lower agreement check, within a time budget.")
 
 if stop_clicked and job is not None:
     job.stop(wait=STOP_WAIT)
@@ -109,7 +111,10 @@ def heatmaps(job, cells, chosen):
         layer = {(c.epsilon, c.gamma): (c.lambda_hat, c.verdict) for c in cells if c.nbeta_multiplier == m}
         mark = (chosen.epsilon, chosen.gamma) if chosen is not None and chosen.nbeta_multiplier == m else None
         with tab:
-            st.plotly_chart(sweep_heatmap(sorted(set(job.grid.epsilons)), sorted(set(job.grid.gammas)), layer, mark),
+            # auto-calibrate's cells go where its bracket takes them, beyond the start grid
+            epsilons = sorted(set(job.grid.epsilons) | {c.epsilon for c in cells})
+            gammas = sorted(set(job.grid.gammas) | {c.gamma for c in cells})
+            st.plotly_chart(sweep_heatmap(epsilons, gammas, layer, mark),
                             key=f"cal_heatmap_{m:g}")
 
 
@@ -118,18 +123,24 @@ def recommendation_box(rec, info):
         st.error("**No recommendation.** " + " ".join(rec.reasons))
         return
     box = st.success if rec.confirmed else st.warning
-    box(f"**Recommended: ε = {rec.epsilon:.3g}, γ = {rec.gamma:g}, nβ = {rec.nbeta:.4g} "
-        f"({rec.nbeta_multiplier:g} × n/log n)**" + ("" if rec.confirmed else " — not confirmed"))
+    c = rec.config
+    box(f"**Recommended: ε = {rec.epsilon:.3g}, γ = {rec.gamma:g}, nβ = {rec.nbeta:.4g}, sampler {c.sampler}, "
+        f"{c.chains} chains × {c.draws} draws (burn-in {c.burnin}, thin {c.thin}), batch {c.batch_size}**"
+        + ("" if rec.confirmed else " — not confirmed"))
+    span = f" (runs gave {rec.lambda_range[0]:.4g} … {rec.lambda_range[1]:.4g})" if rec.lambda_range else ""
+    st.markdown(f"λ̂ = {rec.lambda_hat:.4g} ± {rec.lambda_hat_se:.2g}, status **{rec.status}**{span}")
     st.markdown("\n".join(f"- {r}" for r in rec.reasons))
-    if rec.attempts and info.get("true_lambda") is not None:
-        last = rec.attempts[-1]
+    if info.get("true_lambda") is not None:
         ref = info.get("target") or info["true_lambda"]
         what = "finite-n target" if info.get("target") else "true λ"
-        st.caption(f"Known-λ toy: the confirmation run's λ̂ = {last.lambda_hat:.4g} is "
-                   f"{(last.lambda_hat / ref - 1):+.1%} from the {what} {ref:.4g}.")
+        st.caption(f"Known-λ toy: the recommended run's λ̂ = {rec.lambda_hat:.4g} is "
+                   f"{(rec.lambda_hat / ref - 1):+.1%} from the {what} {ref:.4g}.")
     nbeta = "auto" if rec.nbeta_multiplier == 1 else f"{rec.nbeta_multiplier:g}x"
     if st.button("Use these settings in Estimate", key="cal_use_recommended", type="primary"):
-        send_to_estimate(info["model"], {"epsilon": rec.epsilon, "gamma": rec.gamma, "nbeta": nbeta})
+        length = {"chains": c.chains, "draws": c.draws, "burnin": c.burnin}
+        fits = c.chains <= UI_MAX_CHAINS and c.draws <= UI_MAX_DRAWS and c.burnin <= UI_MAX_BURNIN
+        send_to_estimate(info["model"], {"epsilon": rec.epsilon, "gamma": rec.gamma, "nbeta": nbeta,
+                                         **(length if fits else {})})
 
 
 def cell_loader(cells, info):
@@ -147,14 +158,23 @@ def cell_loader(cells, info):
         send_to_estimate(info["model"], {"epsilon": c.epsilon, "gamma": c.gamma, "nbeta": nbeta})
 
 
+def info_auto() -> bool:
+    return bool(st.session_state.get("cal_info", {}).get("auto"))
+
+
 def progress_line(state, progress, cells, what: str):
     """Where the sweep (or auto-calibrate) stands: running cell, confirmation run, or how it ended."""
     done = len(cells)
     if state == "running" and getattr(job, "phase", "pilot") == "confirm":
         share = progress.step / max(1, progress.total_steps) if progress else 0.0
         st.progress(min(1.0, share), text=f"{what}: confirming at full length (run {len(job.attempts) + 1})…")
+    elif state == "running" and info_auto():
+        st.progress(min(1.0, done / job.total_cells), text=f"{what}: pilot cell {done + 1} on the ε ladder "
+                    f"(at most {job.total_cells}; budget {job.budget_seconds:.0f} s)…")
     elif state == "running":
         st.progress(job.fraction(), text=f"{what}: cell {min(done + 1, job.total_cells)} of {job.total_cells}…")
+    elif state == "stopped" and info_auto():
+        st.warning(f"Stopped: partial auto-calibration after {done} pilot cells and {len(job.attempts)} full runs.")
     elif state == "stopped":
         st.warning(f"Stopped: partial sweep, {done} of {job.total_cells} cells (the cell in progress was dropped).")
     elif state == "done":

@@ -7,7 +7,8 @@ import threading
 import numpy as np
 import pytest
 
-from llc_core.calibrate import auto_calibrate, half_decades, pilot_config, pilot_grid, recommend
+from llc_core.calibrate import (LADDER, Attempt, auto_calibrate, final_recommendation, first_candidate, half_decades,
+                                pilot_config, pilot_grid, recommend)
 from llc_core.limits import MAX_SWEEP_CELLS
 from llc_core.sweep import Cell, SweepGrid, sweep
 from llc_core.checkpoints import CACHE_DIR, list_checkpoints, load_task
@@ -100,9 +101,68 @@ def test_auto_calibrate_meets_the_toy_target_from_its_recommendation():
     assert len(pilot_grid(task).points()) == 15 and pilot_config(task).chains == 8
     rec = auto_calibrate(task)
     assert rec.found and rec.confirmed
-    final = rec.attempts[-1]
-    assert abs(final.lambda_hat / task.target_lambda - 1) < 0.10
-    assert final.status == "ok" and any("Confirmed" in r for r in rec.reasons)
+    assert abs(rec.lambda_hat / task.target_lambda - 1) < 0.10
+    assert rec.status == "ok" and any("Confirmed" in r for r in rec.reasons)
+    assert all(a.clean for a in rec.attempts if a.epsilon == rec.epsilon and a.config == rec.config)
+
+
+# -- never recommend a flagged setting -------------------------------------------------------
+
+def _realistic_ladder():
+    """A DLN-like pilot bracket (issue 10): λ̂ rises with ε; the best-looking pair (3e-6, 1e-5: agree
+    within 2%, MALA 0.97) has its smaller cell flagged high_mala — the step is too small for the
+    pilot chain to cross the flat directions, the kind of cell the old rule recommended."""
+    return [cell(1e-6, 1, 3.1, "warning", ["high_mala", "not_stationary"], mala=0.999),
+            cell(3e-6, 1, 3.9, "warning", ["high_mala"], mala=0.997),
+            cell(1e-5, 1, 3.95, mala=0.97), cell(3e-5, 1, 4.6, mala=0.9),
+            cell(1e-4, 1, 6.2, "warning", ["low_mala"], mala=0.7), cell(3e-4, 1, math.nan, "diverged", ["diverged"])]
+
+
+def _attempt(eps, lam, flags=(), status=None, draws=4000):
+    config = SGLDConfig(epsilon=eps, gamma=1.0, nbeta=100.0, chains=8, draws=draws, burnin=2000, thin=5)
+    return Attempt(eps, lam, 0.1, status or ("warning" if flags else "ok"), list(flags), 0.9, True, 0.04, config)
+
+
+def test_never_recommends_a_flagged_cell_from_the_pilot():
+    cells = _realistic_ladder()
+    assert recommend(cells).epsilon not in (1e-6, 3e-6)  # the sweep reader skips it too
+    eps = first_candidate(cells)
+    assert eps == 1e-5 and next(c for c in cells if c.epsilon == eps).flags == []
+
+
+def test_never_recommends_a_flagged_full_length_run():
+    cells = _realistic_ladder()
+    pilots = [(SGLDConfig(epsilon=c.epsilon, gamma=1.0, nbeta=100.0, chains=8, draws=400), c) for c in cells]
+    # the run closest to the truth (λ = 4) is flagged: it must not be the recommendation
+    attempts = [_attempt(1e-5, 4.02, ["not_stationary"]), _attempt(1e-5, 3.7, draws=8000)]
+    rec = final_recommendation(pilots, attempts, None, parse_toy("dln:3,4,5,3:r0", n=1000))
+    assert rec.found and not rec.confirmed and rec.lambda_hat == 3.7 and rec.config.draws == 8000
+    assert rec.status == "warning" and [w["code"] for w in rec.warnings] == ["not_confirmed"]
+    assert rec.lambda_range[0] <= 3.1 and rec.lambda_range[1] >= 6.2  # every run's λ̂, flagged ones too
+    # no clean full-length run: fall back to the clean pilot cell, unconfirmed, and say so
+    rec = final_recommendation(pilots, attempts[:1], None, parse_toy("dln:3,4,5,3:r0", n=1000))
+    assert rec.found and not rec.confirmed and rec.epsilon == 1e-5 and rec.config.draws == 400
+    assert any("no full-length run was clean" in r for r in rec.reasons)
+    # nothing clean anywhere: nothing recommended
+    flagged = [(cfg, c) for cfg, c in pilots if c.flags]
+    rec = final_recommendation(flagged, attempts[:1], None, parse_toy("dln:3,4,5,3:r0", n=1000))
+    assert not rec.found and not any(rec.to_dict()["recommended"].values()) and rec.warnings[0]["code"] == "no_clean_run"
+
+
+def test_confirmed_only_with_a_clean_agreeing_run_one_step_lower():
+    attempts = [_attempt(3e-5, 4.6, ["low_mala"]), _attempt(1e-5, 3.95), _attempt(3e-6, 3.9)]
+    task = parse_toy("dln:3,4,5,3:r0", n=1000)
+    rec = final_recommendation([], attempts, attempts[1], task)
+    assert rec.confirmed and rec.status == "ok" and rec.epsilon == 1e-5 and rec.warnings == []
+    out = rec.to_dict(task)
+    assert set(out["recommended"]) >= {"epsilon", "gamma", "nbeta", "sampler", "chains", "draws", "burnin", "thin",
+                                       "batch_size"}
+    assert out["lambda_range"] == [3.9, 4.6] and out["true_lambda"] == 4.0
+
+
+def test_the_ladder_spans_the_sizes_that_need_it():
+    """65k-parameter DLNs needed ε ≈ 1e-7 … 5e-9 (Furman & Lau 2024); the old grid stopped at 3e-6."""
+    assert min(LADDER) <= 5e-9 and 1e-7 in LADDER and max(LADDER) >= 1.0
 
 
 # -- task variability ------------------------------------------------------------------------
@@ -177,3 +237,41 @@ def test_per_k_rows_mark_flagged_ks():
             for k in (2, 3) for s in (0, 1)]
     assert per_k_rows(summarize(rows), flag_mark=" *") == [{"K": 2, "MLP": "20.50 ± 0.71"},
                                                            {"K": 3, "MLP": "30.50 ± 0.71 *"}]
+
+
+# -- the calibrate CLI contract --------------------------------------------------------------
+
+def _cli(*args, timeout=600):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "llc_core", "calibrate", *args], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def test_calibrate_cli_prints_the_contract_json_and_refuses_bad_input():
+    done = _cli("--toy", "crossing:1", "--budget-seconds", "40", "--json")
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert {"found", "confirmed", "recommended", "lambda_hat", "lambda_hat_se", "status", "warnings", "true_lambda",
+            "reasons", "lambda_range"} <= set(out)
+    assert out["true_lambda"] == 0.5 and out["reasons"] and all("code" in w for w in out["warnings"])
+    assert "pilot" in done.stderr  # progress goes to stderr
+    if out["found"]:
+        assert {"epsilon", "gamma", "nbeta", "sampler", "chains", "draws", "burnin", "thin",
+                "batch_size"} <= set(out["recommended"])
+    assert out["confirmed"] == (out["status"] == "ok")  # `ok` only for a confirmed recommendation
+    for bad, word in ((["--toy", "nonsense:1"], "nonsense:1"), (["--toy", "crossing:1", "--budget-seconds", "-5"], "-5")):
+        refused = _cli(*bad, "--json", timeout=60)
+        assert refused.returncode == 2 and refused.stdout == ""
+        assert len(refused.stderr.strip().splitlines()) == 1 and word in refused.stderr
+
+
+def test_full_length_runs_agree_within_ten_percent_or_their_noise():
+    from llc_core.calibrate import _runs_agree
+
+    assert _runs_agree(_attempt(1e-5, 4.0), _attempt(3e-6, 3.7))  # 7.5% apart
+    assert not _runs_agree(_attempt(1e-5, 4.0), _attempt(3e-6, 3.0))  # 25% apart, s.e. 0.04 each
+    noisy = _attempt(3e-6, 3.0)
+    noisy.lambda_se = 0.5  # 1 apart, 2 combined s.e. = 1.0: indistinguishable
+    assert _runs_agree(_attempt(1e-5, 4.0), noisy)

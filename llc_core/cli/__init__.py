@@ -91,7 +91,7 @@ HYPER_FLAGS = {
 
 
 # Each command module has `register(sub)` (adds its subparser, with `handler=` its function).
-COMMAND_MODULES = ("estimate", "train", "models", "build_cache", "sweep", "variability")
+COMMAND_MODULES = ("estimate", "calibrate", "sweep", "variability", "train", "models", "build_cache")
 
 
 def build_parser() -> argparse.ArgumentParser:

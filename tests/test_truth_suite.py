@@ -1,0 +1,49 @@
+"""The truth suite (bench/truth_suite.py): shape drawing, multiplicity, and a fast real subset."""
+
+import pathlib
+import re
+import sys
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "bench"))
+
+import truth_suite  # noqa: E402
+from llc_core.limits import DLN_CAPS  # noqa: E402
+from llc_core.toys import rrr_lambda  # noqa: E402
+
+
+def test_multiplicity_matches_reduced_rank_regression_parity():
+    """Three widths are reduced-rank regression: m = 2 exactly in its odd M+H+N+r case."""
+    for m, h, n, r in [(5, 3, 5, 0), (5, 4, 5, 0), (5, 5, 5, 0), (4, 3, 8, 0), (10, 5, 10, 2), (6, 4, 6, 1)]:
+        central = n + r <= m + h and m + r <= n + h and h + r <= m + n
+        expected = 2 if central and (m + h + n + r) % 2 else 1
+        assert truth_suite.dln_multiplicity([m, h, n], r) == expected, (m, h, n, r)
+        assert rrr_lambda(m, h, n, r) > 0
+    assert truth_suite.dln_multiplicity([3, 3], 0) == 1  # one matrix: regular
+
+
+def test_drawn_shapes_respect_the_device_caps_and_skip_multiplicity_two():
+    specs, skipped = truth_suite.draw_cases(12, seed=3, device="cpu", max_params=5000, crossings=2)
+    dlns = [s for s in specs if s.startswith("dln:")]
+    assert len(dlns) == 12 and sum(s.startswith("crossing:") for s in specs) == 2
+    for spec in dlns + skipped:
+        widths = [int(w) for w in spec.split(":")[1].split(",")]
+        rank = int(spec.split(":r")[1])
+        assert 3 <= len(widths) <= 7 and max(widths) <= DLN_CAPS["cpu"][0] and 0 <= rank <= min(widths)
+        assert truth_suite.params_of(widths) <= 5000
+        assert truth_suite.dln_multiplicity(widths, rank) == (1 if spec in dlns else 2)
+    assert truth_suite.draw_cases(12, 3, "cpu", 5000, 2) == (specs, skipped)  # the seed fixes the suite
+    gpu, _ = truth_suite.draw_cases(5, seed=0, device="cuda", max_params=2_000_000, crossings=0)
+    sizes = [truth_suite.params_of([int(w) for w in s.split(":")[1].split(",")]) for s in gpu]
+    assert all(10_000 <= p <= 2_000_000 for p in sizes)
+
+
+def test_fast_subset_has_no_silent_miss(capsys):
+    """Two small random DLNs and a crossing, real runs: rows, summary, and no silent miss."""
+    rows = truth_suite.main(["--count", "2", "--crossings", "1", "--seed", "1", "--max-params", "60",
+                             "--budget-seconds", "90"])
+    out = capsys.readouterr().out
+    assert len(rows) == 3 and out.count("\n| dln:") == 2 and out.count("\n| crossing:") == 1
+    assert re.search(r"^defaults: \d/3 within 10% .* silent misses 0$", out, re.M), out
+    assert re.search(r"^auto-calibrate: \d/3 within 10% .* silent misses 0$", out, re.M), out
+    assert not any(r.silent(r.default_lambda, r.default_status) or r.silent(r.auto_lambda, r.auto_status)
+                   for r in rows)
