@@ -6,16 +6,14 @@ Two questions, kept apart (DESIGN.md §3):
   at the toy's n, and on deep linear networks (Aoyagi's λ).
 Bar: within 10%. Prints a markdown table; `--quick` runs a few cases only.
 
-    .venv/bin/python bench/accuracy.py
+    .venv/bin/python -m bench.accuracy
 """
 
-import pathlib
 import sys
 import time
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
-from llc_core import estimate_llc  # noqa: E402
-from llc_core.toys import parse_toy  # noqa: E402
+from llc_core import estimate_llc
+from llc_core.toys import parse_toy
 
 BAR = 0.10
 # (spec, n or None for the toy's default n)

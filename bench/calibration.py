@@ -4,18 +4,16 @@ For each toy: the pilot sweep around its defaults, the recommendation, the full-
 confirmation run(s); then the confirmed λ̂ against the toy's target (the exact finite-n target
 where it can be computed, else the true λ) and the accuracy bar of the estimator (10%).
 
-    .venv/bin/python bench/calibration.py [SPEC ...]
+    .venv/bin/python -m bench.calibration [SPEC ...]
 """
 
-import pathlib
 import sys
 import time
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
-import torch  # noqa: E402
+import torch
 
-from llc_core.calibrate import auto_calibrate  # noqa: E402
-from llc_core.toys import parse_toy  # noqa: E402
+from llc_core.calibrate import auto_calibrate
+from llc_core.toys import parse_toy
 
 TOYS = ["crossing:1", "crossing:2", "crossing:1,2", "crossing:1,1", "dln:4,3,4:r1", "dln:5,5,5:r0",
         "dln:10,5,10:r2"]

@@ -4,19 +4,16 @@ Each "session" is an EstimateJob in its own JobSlot, as the dashboard runs them.
 concurrent sessions (same task, different seeds per session) it checks every session's λ̂ per
 chain against the same run done alone, and prints wall time and throughput.
 
-    .venv/bin/python bench/concurrency.py
+    .venv/bin/python -m bench.concurrency
 """
 
-import pathlib
-import sys
 import time
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
-import torch  # noqa: E402
+import torch
 
-from llc_core import estimate_llc  # noqa: E402
-from llc_core.checkpoints import CACHE_DIR, load_task  # noqa: E402
-from llc_core.jobs import EstimateJob, JobSlot  # noqa: E402
+from llc_core import estimate_llc
+from llc_core.checkpoints import CACHE_DIR, load_task
+from llc_core.jobs import EstimateJob, JobSlot
 
 
 def main():

@@ -5,19 +5,16 @@ tensors; rounds alternate SGD / SGLD and the median per-step time is reported, b
 2-core machine is noisy. SGLD runs one chain on the plain loop path, with and without the
 periodic diagnostics (MALA, distances: one extra forward/backward every `diag_every` steps).
 
-    .venv/bin/python bench/overhead.py
+    .venv/bin/python -m bench.overhead
 """
 
-import pathlib
 import statistics
-import sys
 import time
 
 import torch
 from torch import nn
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
-from llc_core import LLCTask, SGLDConfig, SGLDRun  # noqa: E402
+from llc_core import LLCTask, SGLDConfig, SGLDRun
 
 ROUNDS = 7
 

@@ -4,23 +4,20 @@ Runs 50 estimates one after another through the dashboard's own job layer (JobSl
 EstimateJob, live traces and all) on an MNIST-1D checkpoint and a toy, and prints the resident
 set size (RSS) after a warm-up run and every 10 runs.
 
-    .venv/bin/python bench/soak.py [--runs 50]
+    .venv/bin/python -m bench.soak [--runs 50]
 """
 
 import argparse
 import gc
-import pathlib
-import sys
 import time
 
 import psutil
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
-import torch  # noqa: E402
+import torch
 
-from llc_core.checkpoints import CACHE_DIR, load_task  # noqa: E402
-from llc_core.jobs import EstimateJob, JobSlot  # noqa: E402
-from llc_core.toys import parse_toy  # noqa: E402
+from llc_core.checkpoints import CACHE_DIR, load_task
+from llc_core.jobs import EstimateJob, JobSlot
+from llc_core.toys import parse_toy
 
 
 def rss_mb() -> float:

@@ -4,18 +4,16 @@ For every MNIST-1D checkpoint in cached_models/ (K = 2..10, three seeds each, n 
 every K) it runs the checkpoint's default SGLD settings and prints λ̂ mean ± std over seeds,
 then a least-squares line λ̂ = a + b·K per architecture with its slope b and R².
 
-    .venv/bin/python bench/task_variability.py [--draws N]
+    .venv/bin/python -m bench.task_variability [--draws N]
 """
 
 import argparse
-import pathlib
 import sys
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
-from llc_core import estimate_llc  # noqa: E402
-from llc_core.checkpoints import CACHE_DIR, list_checkpoints, load_task  # noqa: E402
+from llc_core import estimate_llc
+from llc_core.checkpoints import CACHE_DIR, list_checkpoints, load_task
 from llc_core.recipes import arch_name
-from llc_core.variability import Row, per_k_rows, summarize  # noqa: E402
+from llc_core.variability import Row, per_k_rows, summarize
 
 
 def main():

@@ -5,7 +5,7 @@ Steps are SGLD steps summed over chains, divided by the wall time of the whole e
 run; medians are reported. The peer lives in bench/.devinterp-venv, made by
 bench/setup_devinterp.sh on first use; it is never a runtime dependency.
 
-    .venv/bin/python bench/throughput.py
+    .venv/bin/python -m bench.throughput
 """
 
 import json
@@ -13,15 +13,13 @@ import math
 import pathlib
 import statistics
 import subprocess
-import sys
 import time
 
 import torch
 from torch import nn
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-from llc_core import LLCTask, SGLDConfig, estimate_llc  # noqa: E402
+from llc_core import LLCTask, SGLDConfig, estimate_llc
 
 ROUNDS = 3
 PEER_PY = ROOT / "bench/.devinterp-venv/bin/python"

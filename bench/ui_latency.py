@@ -5,7 +5,7 @@ It starts `streamlit run app.py` on 127.0.0.1, drives it with Playwright on Debi
 and reads the page's own chain-steps/s for a finished run of the default model; the API runs
 the same configuration in this process between browser rounds.
 
-    .venv/bin/python bench/ui_latency.py
+    .venv/bin/python -m bench.ui_latency
 """
 
 import pathlib
@@ -14,12 +14,11 @@ import statistics
 import sys
 import time
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
-from playwright.sync_api import expect, sync_playwright  # noqa: E402
+from playwright.sync_api import expect, sync_playwright
 
-from llc_core import estimate_llc  # noqa: E402
-from llc_core.checkpoints import CACHE_DIR, load_task  # noqa: E402
-from tests.test_browser import ARGS, CHROMIUM, free_port  # noqa: E402
+from llc_core import estimate_llc
+from llc_core.checkpoints import CACHE_DIR, load_task
+from tests.test_browser import ARGS, CHROMIUM, free_port
 
 ROUNDS = 2
 DRAWS = 500

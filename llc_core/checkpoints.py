@@ -11,7 +11,6 @@ import datetime
 import hashlib
 import json
 import math
-import os
 import pathlib
 import re
 
@@ -20,12 +19,13 @@ from torch import nn
 
 from .config import InputError
 from .data import DATASETS
+from .limits import MAX_METADATA_BYTES, MAX_WEIGHTS_BYTES
 from .models import ArchError, build_model, count_params
+from .paths import cached_models_dir, user_models_dir
 
 FORMAT = "llc-lab-checkpoint/1"
-from .limits import MAX_METADATA_BYTES, MAX_WEIGHTS_BYTES
-ROOT = pathlib.Path(__file__).resolve().parent.parent
-CACHE_DIR = ROOT / "cached_models"
+# The shipped checkpoints (read-only); see llc_core.paths for how the folder is found.
+CACHE_DIR = cached_models_dir()
 MANIFEST = "manifest.json"
 SAFE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
 REQUIRED = {"format": str, "name": str, "arch": dict, "dataset": str, "classes": int, "same_n": bool,
@@ -72,18 +72,28 @@ def save_checkpoint(out, result, data) -> dict:
     return {**meta, "path": str(out)}
 
 
+def check_sizes(weights_size: int | None, metadata_size: int | None, weights_name: str = "weights",
+                metadata_name: str = "metadata", limit: str = "the limit") -> None:
+    """Refuse files over MAX_WEIGHTS_BYTES / MAX_METADATA_BYTES before reading them (None: not
+    checked here). Used for files on disk and for uploads alike."""
+    if weights_size is not None and weights_size > MAX_WEIGHTS_BYTES:
+        raise CheckpointError(f"{weights_name} is {weights_size:,} bytes; {limit} is {MAX_WEIGHTS_BYTES:,}")
+    if metadata_size is not None and metadata_size > MAX_METADATA_BYTES:
+        raise CheckpointError(f"metadata {metadata_name} is {metadata_size:,} bytes; {limit} is "
+                              f"{MAX_METADATA_BYTES:,}")
+
+
 def read_metadata(path) -> dict:
     path = sidecar(path)
     if not path.is_file():
         raise CheckpointError(f"metadata {path.name} not found beside the weights: a checkpoint is "
                               f"NAME.safetensors plus NAME.json")
-    if path.stat().st_size > MAX_METADATA_BYTES:
-        raise CheckpointError(f"metadata {path.name} is {path.stat().st_size:,} bytes; the limit is "
-                              f"{MAX_METADATA_BYTES:,}")
+    check_sizes(None, path.stat().st_size, metadata_name=path.name)
     return parse_metadata(path.read_bytes(), path.name)
 
 
 def parse_metadata(raw: bytes, label: str = "metadata") -> dict:
+    """The sidecar's JSON, every required field checked (type, format, safe name, dataset, classes)."""
     try:
         meta = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -116,8 +126,7 @@ def load_weights(blob: bytes, meta: dict, label: str = "weights") -> nn.Module:
     """Build the model from meta['arch'] and fill it from safetensors bytes, checking everything."""
     from safetensors.torch import load
 
-    if len(blob) > MAX_WEIGHTS_BYTES:
-        raise CheckpointError(f"{label} is {len(blob):,} bytes; the limit is {MAX_WEIGHTS_BYTES:,}")
+    check_sizes(len(blob), None, weights_name=label)
     if hashlib.sha256(blob).hexdigest() != meta["sha256"]:
         raise CheckpointError(f"{label}: sha256 does not match the metadata (corrupted or swapped file)")
     try:
@@ -164,14 +173,21 @@ def load_checkpoint(path) -> tuple[nn.Module, dict]:
     if not path.is_file():
         raise CheckpointError(f"checkpoint {str(path)!r} not found")
     meta = read_metadata(path)
-    size = path.stat().st_size
-    if size > MAX_WEIGHTS_BYTES:
-        raise CheckpointError(f"{path.name} is {size:,} bytes; the limit is {MAX_WEIGHTS_BYTES:,}")
+    check_sizes(path.stat().st_size, None, weights_name=path.name)
     if path.suffix == ".pt":
         return _load_legacy(path, meta), {**meta, "path": str(path)}
     if path.suffix != ".safetensors":
         raise CheckpointError(f"{path.name}: use a .safetensors file (or a legacy .pt state dict)")
     return load_weights(path.read_bytes(), meta, path.name), {**meta, "path": str(path)}
+
+
+def load_checkpoint_bytes(weights: bytes, metadata: bytes, weights_name: str = "weights.safetensors",
+                          metadata_name: str = "metadata.json") -> tuple[nn.Module, dict]:
+    """(model in eval mode, metadata) from the bytes of a .safetensors file and its JSON sidecar,
+    e.g. an upload: the same size limits and validation as load_checkpoint."""
+    check_sizes(len(weights), len(metadata), weights_name, metadata_name)
+    meta = parse_metadata(metadata, metadata_name)
+    return load_weights(weights, meta, weights_name), meta
 
 
 def _load_legacy(path: pathlib.Path, meta: dict) -> nn.Module:
@@ -189,8 +205,9 @@ def _load_legacy(path: pathlib.Path, meta: dict) -> nn.Module:
 # -- catalogue -----------------------------------------------------------------------------
 
 def user_dir() -> pathlib.Path:
-    """Where models trained in the dashboard go (never cached_models/); $LLC_USER_MODELS overrides."""
-    return pathlib.Path(os.environ.get("LLC_USER_MODELS") or ROOT / "user_models")
+    """Where trained models are saved (never cached_models/): $LLC_USER_MODELS, else a per-user
+    folder (llc_core.paths.user_models_dir)."""
+    return user_models_dir()
 
 
 def list_checkpoints(*dirs) -> list[dict]:
@@ -218,6 +235,7 @@ def write_manifest(folder) -> pathlib.Path:
 # -- estimation tasks ----------------------------------------------------------------------
 
 def task_from(model: nn.Module, meta: dict, data_dir=None):
+    """The LLCTask of a loaded checkpoint: its training set rebuilt from the metadata, its SGLD defaults."""
     from .data import load_dataset
     from .recipes import sgld_defaults
     from .task import LLCTask
@@ -231,5 +249,13 @@ def task_from(model: nn.Module, meta: dict, data_dir=None):
 
 
 def load_task(path, data_dir=None):
+    """An LLCTask from NAME.safetensors + NAME.json: the model, its rebuilt training data, its
+    calibrated SGLD defaults. CheckpointError (an InputError) names whatever is wrong."""
     model, meta = load_checkpoint(path)
     return task_from(model, meta, data_dir)
+
+
+def task_from_bytes(weights: bytes, metadata: bytes, weights_name: str = "weights.safetensors",
+                    metadata_name: str = "metadata.json", data_dir=None):
+    """load_task for bytes in memory (the dashboard's upload)."""
+    return task_from(*load_checkpoint_bytes(weights, metadata, weights_name, metadata_name), data_dir)

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from .config import InputError
+from . import paths
 
 DATASETS = ("mnist1d", "mnist", "fashion-mnist")
 MNIST1D_SEED = 42  # the mnist1d package's own default: the dataset everyone compares against
@@ -58,7 +59,8 @@ class Dataset:
 
 
 def default_data_dir() -> pathlib.Path:
-    return pathlib.Path(os.environ.get("LLC_DATA_DIR") or pathlib.Path.home() / ".cache" / "llc_lab" / "data")
+    """$LLC_DATA_DIR, else the per-user cache (see llc_core.paths)."""
+    return paths.data_dir()
 
 
 def load_dataset(name: str, classes: int = 10, same_n: bool = False, data_dir=None,

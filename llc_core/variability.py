@@ -8,19 +8,20 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import pathlib
 from dataclasses import dataclass
 import numpy as np
 
 from .config import SGLDConfig
+from .paths import runs_cache_dir
 from .recipes import arch_name, sgld_defaults
 from .sampler import estimate_llc
 
 
 
 def cache_dir() -> pathlib.Path:
-    return pathlib.Path(os.environ.get("LLC_CACHE_DIR", pathlib.Path.home() / ".cache" / "llc_lab")) / "runs"
+    """$LLC_CACHE_DIR/runs, else the per-user cache (see llc_core.paths)."""
+    return runs_cache_dir()
 
 
 @dataclass

@@ -11,8 +11,9 @@ from llc_core.limits import MAX_CELL_BURNIN, MAX_CELL_CHAINS, MAX_CELL_DRAWS, MA
 from llc_core.config import InputError
 from llc_core.jobs import AutoCalibrateJob, SweepJob
 from llc_core.plots import sweep_heatmap
-from pages.common import (EPS_GRID, GAMMA_GRID, STOP_WAIT, model_picker, run_stop_buttons, send_to_estimate,
-                          session_jobs, snap)
+from pages.common import STOP_WAIT, send_to_estimate, session_jobs
+from pages.controls import EPS_GRID, GAMMA_GRID, run_stop_buttons, snap
+from pages.models import model_picker
 
 NBETA_MULTS = [0.25, 0.5, 1.0, 2.0, 4.0]
 

@@ -8,9 +8,10 @@ import streamlit as st
 from llc_core.config import InputError
 from llc_core.jobs import EstimateJob
 from llc_core.plots import compare_figure
-from pages.common import (DEFAULT_MODEL, EPS_GRID, STOP_WAIT, apply_defaults, defaults_for,
-                          hyperparameter_controls, init_defaults, model_picker, run_stop_buttons, session_jobs,
-                          show_url_problems, snap)
+from pages.common import STOP_WAIT, session_jobs
+from pages.controls import (EPS_GRID, apply_defaults, defaults_for, hyperparameter_controls, init_defaults,
+                            run_stop_buttons, show_url_problems, snap)
+from pages.models import DEFAULT_MODEL, model_picker
 from pages.live import fmt, numbers, run_info, run_panel, status_word
 
 PREFIX = "cmp_"

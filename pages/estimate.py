@@ -6,8 +6,10 @@ import streamlit as st
 from llc_core.config import InputError
 from llc_core.jobs import EstimateJob
 from llc_core.plots import loss_figure
-from pages.common import (STOP_WAIT, apply_defaults, hyperparameter_controls, init_defaults, model_picker,
-                          run_stop_buttons, session_jobs, show_url_problems, take_sent_settings)
+from pages.common import STOP_WAIT, session_jobs, take_sent_settings
+from pages.controls import (apply_defaults, hyperparameter_controls, init_defaults, run_stop_buttons,
+                            show_url_problems)
+from pages.models import model_picker
 from pages.live import run_info, run_panel
 
 st.title("Estimate λ̂")

@@ -7,7 +7,8 @@ import streamlit as st
 from llc_core.demos import DEMOS, demo_config, demo_task
 from llc_core.jobs import EstimateJob
 from llc_core.toys import crossing_lambda, parse_toy
-from pages.common import STOP_WAIT, TOYS, cached_task, session_jobs
+from pages.common import STOP_WAIT, session_jobs
+from pages.models import TOYS, cached_task
 from pages.live import run_info, run_panel
 
 jobs = session_jobs()

@@ -9,7 +9,9 @@ from llc_core.limits import MAX_EPOCHS
 from llc_core.recipes import arch_name
 from llc_core.plots import training_figure
 from llc_core.training import DEFAULT_TRAIN
-from pages.common import STOP_WAIT, model_catalogue, run_stop_buttons, send_to_estimate, session_jobs
+from pages.common import STOP_WAIT, send_to_estimate, session_jobs
+from pages.controls import run_stop_buttons
+from pages.models import model_catalogue
 
 
 

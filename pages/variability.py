@@ -9,7 +9,8 @@ from llc_core.limits import MAX_VARIABILITY_CHAINS, MAX_VARIABILITY_DRAWS
 from llc_core.plots import variability_figure
 from llc_core.recipes import arch_name
 from llc_core.variability import cache_dir, estimate_cached, per_k_rows, summarize
-from pages.common import STOP_WAIT, run_stop_buttons, session_jobs
+from pages.common import STOP_WAIT, session_jobs
+from pages.controls import run_stop_buttons
 
 
 

@@ -1,16 +1,21 @@
+import atexit
+import os
 import pathlib
-import sys
+import shutil
+import tempfile
+
+import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-import os
 
 # Tests never download anything: datasets they need are generated or written as IDX files.
 os.environ["LLC_NO_DOWNLOAD"] = "1"
-
-
-import pytest  # noqa: E402
+# Models trained and runs cached by the tests go to a throwaway folder, never the user's own
+# (llc_core.paths); a test that needs its own folder still sets the variable itself.
+_SCRATCH = pathlib.Path(tempfile.mkdtemp(prefix="llc-tests-"))
+atexit.register(shutil.rmtree, _SCRATCH, ignore_errors=True)
+os.environ["LLC_USER_MODELS"] = str(_SCRATCH / "user_models")
+os.environ["LLC_CACHE_DIR"] = str(_SCRATCH / "cache")
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from streamlit.testing.v1 import AppTest
 
 from llc_core import cli
 from llc_core.config import MAX_BURNIN, MAX_CHAINS, MAX_DRAWS, ConfigError, SGLDConfig
-from pages.common import UI_MAX_CHAINS, UI_MAX_DRAWS
+from llc_core.limits import UI_MAX_CHAINS, UI_MAX_DRAWS
 from tests.conftest import ROOT
 
 N = 4000

@@ -62,10 +62,10 @@ def booby_task():
 
 
 def test_an_exception_in_the_worker_is_shown_and_the_app_goes_on(monkeypatch):
-    import pages.common
+    import pages.models
 
-    real = pages.common.cached_task
-    monkeypatch.setattr(pages.common, "cached_task", lambda choice: booby_task() if choice == "toy:crossing:3"
+    real = pages.models.cached_task
+    monkeypatch.setattr(pages.models, "cached_task", lambda choice: booby_task() if choice == "toy:crossing:3"
                         else real(choice))
     st.cache_resource.clear()
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)

@@ -18,7 +18,7 @@ from safetensors.torch import save as save_bytes
 from llc_core import cli
 from llc_core.checkpoints import CACHE_DIR, MAX_WEIGHTS_BYTES, CheckpointError, load_checkpoint
 from llc_core.config import InputError
-from pages.common import uploaded_task
+from pages.models import uploaded_task
 
 SOURCE = CACHE_DIR / "mnist1d_mlp_k2_s0.safetensors"
 MARKER = pathlib.Path("/tmp/llc_lab_hostile_ran")

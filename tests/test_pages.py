@@ -93,7 +93,7 @@ def test_calibrate_sweep_fills_heatmap_and_loads_a_cell_into_estimate(app):
 def test_calibrate_oversized_sweep_is_refused(app):
     open_page(app, "calibrate")
     set_values(app, cal_model="toy:crossing:1")
-    from pages.common import EPS_GRID, GAMMA_GRID
+    from pages.controls import EPS_GRID, GAMMA_GRID
     set_values(app, cal_epsilons=EPS_GRID[:8], cal_gammas=[g for g in GAMMA_GRID if g > 0][:8])
     assert any("64 cells is too large" in e.value and "at most 60" in e.value for e in app.error)
     assert app.button(key="cal_run").disabled
