@@ -116,6 +116,11 @@ class JobRunner:
         self.queue = RunQueue(limit)
         self.pool = WorkerPool(self.queue.limit if warm is None else warm)
 
+    def start(self) -> "JobRunner":
+        """Start the warm workers now, so the first Run does not wait for torch to import."""
+        self.pool.prestart()
+        return self
+
     def close(self) -> None:
         self.pool.close()
 
