@@ -11,8 +11,9 @@ from llc_core.limits import MAX_CELL_BURNIN, MAX_CELL_CHAINS, MAX_CELL_DRAWS, MA
 from llc_core.config import InputError
 from llc_core.jobs import AutoCalibrateJob, SweepJob
 from llc_core.plots import sweep_heatmap
-from pages.common import STOP_WAIT, send_to_estimate, session_jobs
+from pages.common import send_to_estimate
 from pages.controls import EPS_GRID, GAMMA_GRID, run_stop_buttons, snap
+from pages.jobview import PageJobs
 from pages.models import model_picker
 
 NBETA_MULTS = [0.25, 0.5, 1.0, 2.0, 4.0]
@@ -64,9 +65,8 @@ st.title("Calibrate")
 st.caption("Short chains over a grid of step sizes ε and localizations γ: find where λ̂ is stable before "
            "spending a long run. **Auto-calibrate** runs a pilot sweep around the model's defaults, picks "
            "(ε, γ, nβ) and confirms them with one full-length run.")
-jobs = session_jobs()
-job = jobs.get("calibrate")
-running = job is not None and job.running
+page = PageJobs("calibrate")
+job, running = page.job, page.running
 
 with st.sidebar:
     choice, task = model_picker(disabled=running, key="cal_model")
@@ -79,16 +79,12 @@ with st.sidebar:
                              width="stretch", help="Pilot sweep around this model's defaults, "
                              "recommendation with reasons, and one full-length confirmation run.")
 
-if stop_clicked and job is not None:
-    job.stop(wait=STOP_WAIT)
+if stop_clicked:
+    page.stop()
 if (sweep_clicked and grid is not None) or (auto_clicked and task is not None):
-    try:
-        job = jobs.start("calibrate", AutoCalibrateJob(task) if auto_clicked else SweepJob(task, grid, pilot))
-        st.session_state["cal_info"] = {"model": choice, "name": task.name, "auto": bool(auto_clicked),
-                                        "true_lambda": task.true_lambda, "target": task.target_lambda}
-        st.rerun()
-    except InputError as exc:
-        st.error(str(exc))
+    page.start(lambda: AutoCalibrateJob(task) if auto_clicked else SweepJob(task, grid, pilot),
+               {"model": choice, "name": task.name, "auto": bool(auto_clicked),
+                "true_lambda": task.true_lambda, "target": task.target_lambda}, "cal_info")
 
 if job is None:
     st.info("Choose a model and a grid in the sidebar and press **Run sweep**, or press **Auto-calibrate** "
@@ -161,7 +157,6 @@ def progress_line(state, progress, cells, what: str):
         st.caption(f"{what} finished: {done} cells in {sum(c.seconds for c in cells):.0f} s.")
 
 
-@st.fragment(run_every=1.0 if running else None)
 def live_view():
     state, progress, result, error = job.peek()
     info = st.session_state.get("cal_info", {})
@@ -183,8 +178,6 @@ def live_view():
                                     for k in ("ε", "γ", "nβ", "λ̂", "std", "MALA", "seconds")})
         if state != "running":
             cell_loader(cells, info)
-    if running and state != "running":
-        st.rerun()
 
 
-live_view()
+page.live(live_view)
