@@ -2,9 +2,10 @@
 
 Every long piece of work the dashboard starts (an estimate, a sweep, an experiment, training)
 asks a `RunQueue` for a slot first. Order: the waiting run whose owner (a browser session)
-holds the fewest slots right now goes next; among equals, the one that came first. So a
-session alone may use every slot, but once others wait, a session holding slots cannot take
-another before each waiting session got its turn (round-robin across sessions, FCFS within).
+holds the fewest slots right now goes next; among equals, the owner served longest ago (never
+served first), then the run that came first. So a session alone may use every slot, but once
+others wait, it cannot take another before each waiting session got its turn (round-robin
+across sessions, first-come-first-served within one).
 
 No streamlit here: the dashboard keeps one queue per server process.
 """
@@ -17,6 +18,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+MAX_REMEMBERED = 1000  # owners whose last turn is remembered; idle ones are forgotten beyond this
 WAIT_POLL = 0.1  # seconds between checks of a waiting run's cancel flag (Stop while queued)
 
 
@@ -57,6 +59,8 @@ class RunQueue:
         self._seq = itertools.count()
         self._waiting: list[Ticket] = []
         self._running: list[Ticket] = []
+        self._served: dict = {}  # owner -> grant counter value of its latest grant (round-robin)
+        self._grants = itertools.count()
 
     def submit(self, owner) -> Ticket:
         """Join the queue; the ticket is granted at once if a slot is free and fairness allows."""
@@ -87,6 +91,8 @@ class RunQueue:
             for line in (self._waiting, self._running):
                 if ticket in line:
                     line.remove(ticket)
+            if len(self._served) > MAX_REMEMBERED:
+                self._forget_idle_owners()
             self._grant()
             self._cond.notify_all()
 
@@ -112,14 +118,19 @@ class RunQueue:
 
     def _order(self, held: dict) -> list[Ticket]:
         """The waiting tickets in the order they would be granted if slots freed one by one."""
-        held = dict(held)
+        held, served = dict(held), dict(self._served)
         waiting, order = list(self._waiting), []
         while waiting:
-            best = min(waiting, key=lambda t: (held.get(t.owner, 0), t.seq))
+            best = min(waiting, key=lambda t: (held.get(t.owner, 0), served.get(t.owner, -1), t.seq))
             waiting.remove(best)
             order.append(best)
             held[best.owner] = held.get(best.owner, 0) + 1
+            served[best.owner] = len(order) + 1e12  # after every real grant, in simulated order
         return order
+
+    def _forget_idle_owners(self) -> None:
+        active = {t.owner for t in self._waiting + self._running}
+        self._served = {o: n for o, n in self._served.items() if o in active}
 
     def _grant(self) -> None:
         free = self.limit - len(self._running)
@@ -128,5 +139,6 @@ class RunQueue:
         for ticket in self._order(self._held_counts())[:free]:
             self._waiting.remove(ticket)
             ticket.granted, ticket.granted_at = True, time.monotonic()
+            self._served[ticket.owner] = next(self._grants)
             self._running.append(ticket)
         self._cond.notify_all()
