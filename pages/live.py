@@ -16,6 +16,7 @@ from llc_core.plots import diagnostics_figure, lambda_figure, loss_figure
 PLOTS = ["Loss traces", "Running λ̂", "Diagnostics"]
 FIRST_RECORD_WAIT = 0.6  # seconds a just-started run's first draw may wait for its first record
 STATUS_STYLE = {"ok": "green", "warning": "orange", "negative": "red", "diverged": "red"}
+NEVER_STARTED = "Stopped before it started (it left the queue): nothing ran. Press **Run** to queue again."
 RUN_STATE = {"running": "running", "done": "finished", "stopped": "stopped (partial result)", "failed": "failed"}
 
 
@@ -70,6 +71,9 @@ def run_panel(job, info: dict, key: str, plots: bool = True) -> None:
     state, status, lam, std, used, progress, final = numbers(job)
     if state == "failed":
         st.error(f"The run failed: {job.error}")
+        return
+    if state == "stopped" and progress is None and final is None:
+        st.info(NEVER_STARTED)
         return
     view = job.view()
     status_line(state, status, progress)
