@@ -12,6 +12,7 @@ inherits another's state and a stuck one can simply be killed.
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import pickle
 import signal
 import threading
@@ -22,6 +23,7 @@ CONTEXT = mp.get_context("spawn")  # fork would copy the server's threads and lo
 WARM_IMPORTS = ("torch", "numpy", "llc_core.sampler", "llc_core.jobs", "llc_core.sweep", "llc_core.calibrate",
                 "llc_core.training", "llc_core.variability", "llc_core.checkpoints", "llc_core.toys")
 MAX_WARM = 4  # idle workers kept: each holds torch's ~0.3 GB; more than 4 spares never helped a 2-core run
+ENV_PREFIX = "LLC_"
 JOIN_WAIT = 2.0  # seconds to wait for a killed worker to be reaped
 
 
@@ -58,12 +60,25 @@ def worker_main(conn, cancel, torch_threads: int) -> None:
         conn.send_bytes(pickle.dumps((kind, value), protocol=pickle.HIGHEST_PROTOCOL))
 
     try:
-        function, args = pickle.loads(payload)
+        function, args, env = pickle.loads(payload)
+        _adopt_environment(env)
         emit("result", function(*args, cancel=cancel, emit=emit))
     except BaseException as exc:  # reported to the page; the worker then exits
         emit("error", (f"{type(exc).__name__}: {exc}", traceback.format_exc()))
     finally:
         conn.close()
+
+
+def project_environment() -> dict:
+    """The server's LLC_* settings now (user models, caches, data folders, downloads), sent with
+    each job: a warm worker was started earlier and must work with the settings of the moment."""
+    return {k: v for k, v in os.environ.items() if k.startswith(ENV_PREFIX)}
+
+
+def _adopt_environment(env: dict) -> None:
+    for key in [k for k in os.environ if k.startswith(ENV_PREFIX) and k not in env]:
+        del os.environ[key]
+    os.environ.update(env)
 
 
 class WorkerDied(RuntimeError):
@@ -84,7 +99,8 @@ class Worker:
         self.ready = False
 
     def send(self, function, args: tuple) -> None:
-        self.conn.send_bytes(pickle.dumps((function, args), protocol=pickle.HIGHEST_PROTOCOL))
+        job = (function, args, project_environment())
+        self.conn.send_bytes(pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL))
 
     def receive(self, timeout: float):
         """The next message (kind, value), or None if none came within `timeout`.
