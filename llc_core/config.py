@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import asdict, dataclass, fields, replace
 
 from .limits import MAX_BURNIN, MAX_CHAINS, MAX_DRAWS, MAX_THIN, MAX_TRACE_POINTS
 
 # The SG-MCMC update rules llc_core implements (see llc_core/sampler.py).
-SAMPLERS = ("sgld",)
+SAMPLERS = ("sgld", "rmsprop_sgld")
+
+# RMSProp-SGLD preconditioner defaults: devinterp 1.3.2 SGMCMC.rmsprop_sgld (alpha=0.99, eps=0.1).
+RMSPROP_ALPHA = 0.99
+RMSPROP_EPS = 0.1
 
 
 class InputError(ValueError):
@@ -32,11 +37,13 @@ class SGLDConfig:
     batch_size: int = 256
     noise_scale: float = 1.0  # σ; only σ = 1 samples the tempered posterior
     seed: int = 0
-    device: str = "cpu"
+    device: str = "auto"  # "auto" (the GPU when there is one), "cpu", "cuda" or "cuda:N"
     vectorize: str = "auto"  # "auto" | "on" | "off": vmap over chains or a plain loop
     report_every: int = 20  # steps between progress records
     diag_every: int = 20  # steps between MALA / distance / drift diagnostics; 0 = none
     max_trace_points: int = 2000  # per chain, kept by halving the resolution
+    rmsprop_alpha: float = RMSPROP_ALPHA  # rmsprop_sgld: decay α of the running mean of g²
+    rmsprop_eps: float = RMSPROP_EPS  # rmsprop_sgld: stability δ in P = 1/(√V + δ)
 
     @property
     def total_steps(self) -> int:
@@ -72,13 +79,21 @@ class SGLDConfig:
         _int_in("diag_every", self.diag_every, 0, 1_000_000)
         _int_in("max_trace_points", self.max_trace_points, 16, MAX_TRACE_POINTS)
         _int_in("batch_size", self.batch_size, 1, n if n is not None else 10**9)
+        _float_in("rmsprop_alpha", self.rmsprop_alpha, 0.0, 0.9999)
+        _positive_float("rmsprop_eps", self.rmsprop_eps, upper=1e6)
         if self.sampler not in SAMPLERS:
             raise ConfigError(f"sampler={self.sampler!r} is invalid: use one of {', '.join(SAMPLERS)}")
         if self.vectorize not in ("auto", "on", "off"):
             raise ConfigError(f"vectorize={self.vectorize!r} is invalid: use auto, on or off")
-        if self.device not in ("cpu", "cuda", "auto") and not self.device.startswith("cuda:"):
-            raise ConfigError(f"device={self.device!r} is invalid: use auto, cpu, cuda or cuda:N")
+        check_device(self.device)
         return self
+
+
+def check_device(name) -> str:
+    """auto, cpu, cuda or cuda:N; whether that GPU is present is checked when a run starts."""
+    if not isinstance(name, str) or not re.fullmatch(r"auto|cpu|cuda(:\d+)?", name):
+        raise ConfigError(f"device={name!r} is invalid: use auto, cpu, cuda or cuda:N")
+    return name
 
 
 def default_nbeta(n: int) -> float:

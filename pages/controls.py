@@ -7,14 +7,17 @@ import math
 
 import streamlit as st
 
-from llc_core.config import InputError, SGLDConfig, parse_nbeta
+from llc_core.config import SAMPLERS, InputError, SGLDConfig, parse_nbeta
+from llc_core.devices import available_devices, describe_devices
 from llc_core.limits import UI_MAX_BURNIN, UI_MAX_CHAINS, UI_MAX_DRAWS, UI_MAX_THIN
 
 EPS_GRID = [round(m * 10.0**e, 12) for e in range(-7, -1) for m in (1, 1.5, 2, 3, 5, 7)] + [0.1]
 GAMMA_GRID = [0.0] + [round(m * 10.0**e, 6) for e in range(-1, 4) for m in (1, 2, 5)] + [1e4]
 BATCH_GRID = [16, 32, 64, 128, 256, 512, 1000, 1024, 2048, 4096]
 HYPER_KEYS = ("epsilon", "gamma", "nbeta", "chains", "draws", "burnin", "thin", "batch_size",
-              "noise_scale", "seed")
+              "noise_scale", "seed", "sampler")
+DEVICE_KEY = "device"  # one device picker for every page (a machine-wide choice, not per page)
+SAMPLER_HELP = {"sgld": "SGLD (Lau et al. 2023)", "rmsprop_sgld": "RMSProp-preconditioned SGLD"}
 # The integer controls' ranges: the widgets use them, and so does the check of values from a URL.
 INT_RANGES = {"chains": (1, UI_MAX_CHAINS), "draws": (10, UI_MAX_DRAWS), "burnin": (0, UI_MAX_BURNIN),
               "thin": (1, UI_MAX_THIN), "seed": (0, 2**31 - 1)}
@@ -55,7 +58,7 @@ def defaults_for(task) -> dict:
         "nbeta": "auto", "chains": min(base.chains, UI_MAX_CHAINS), "draws": base.draws,
         "burnin": base.burnin, "thin": base.thin,
         "batch_size": snap(min(base.batch_size, task.n), batch_options(task.n)),
-        "noise_scale": 1.0, "seed": 0,
+        "noise_scale": 1.0, "seed": 0, "sampler": base.sampler,
     }
 
 
@@ -100,6 +103,11 @@ def url_value_problem(key: str, raw: str, task) -> str | None:
     if key == "noise_scale":
         low, high = NOISE_RANGE
         return None if _number_between(raw, low, high, float) else f"σ must be a number in [{low:g}, {high:g}]"
+    if key == "sampler":
+        return None if raw in SAMPLERS else f"sampler must be one of {', '.join(SAMPLERS)}"
+    if key == DEVICE_KEY:
+        found = ["auto"] + available_devices()
+        return None if raw in found else f"device must be one this machine has: {', '.join(found)}"
     if key in INT_RANGES and not _number_between(raw, *INT_RANGES[key]):
         return f"{key} must be an integer in [{INT_RANGES[key][0]}, {INT_RANGES[key][1]:,}]"
     return None  # nβ is parsed, and its errors shown, by the controls themselves
@@ -110,8 +118,26 @@ def show_url_problems() -> None:
         st.warning(message, icon="🔗")
 
 
+def device_picker(disabled: bool = False) -> str:
+    """The sidebar's device picker (key `device`, in the URL): auto or what this machine has."""
+    if DEVICE_KEY not in st.session_state:
+        raw = st.query_params.get(DEVICE_KEY)
+        problem = None if raw is None else url_value_problem(DEVICE_KEY, raw, None)
+        if problem:  # shown here: the page has shown the other URL problems before this picker
+            st.warning(f"Ignored device={raw[:40]!r} from the link: {problem}. Using 'auto'.", icon="🔗")
+        st.session_state[DEVICE_KEY] = "auto" if raw is None or problem else raw
+    st.selectbox("Device", ["auto"] + available_devices(), key=DEVICE_KEY, disabled=disabled, bind=BIND,
+                 help="auto = the first GPU when there is one, else the CPU.")
+    st.caption(describe_devices())
+    return st.session_state[DEVICE_KEY]
+
+
 def _step_controls(task, disabled: bool, prefix: str) -> tuple[float, str] | None:
-    """ε, γ and nβ; (nβ, how it was chosen), or None with nβ's error shown."""
+    """Sampler, ε, γ and nβ; (nβ, how it was chosen), or None with nβ's error shown."""
+    # Plain option names: a bound selectbox writes the shown text into the URL.
+    st.selectbox("Sampler", SAMPLERS, key=prefix + "sampler", disabled=disabled, bind=BIND,
+                 help="The SG-MCMC update rule: " + "; ".join(f"{k} = {v}" for k, v in SAMPLER_HELP.items())
+                      + ". RMSProp-SGLD rescales each parameter's step by its gradient history.")
     st.select_slider("Step size ε", eps_options(task), key=prefix + "epsilon", format_func=fmt_eps,
                      help="SGLD step size. Too large → divergence; too small → chains barely move.",
                      disabled=disabled, bind=BIND, persist_state="session")
@@ -149,6 +175,7 @@ def _length_controls(task, disabled: bool, prefix: str) -> None:
 def hyperparameter_controls(task, disabled: bool = False, prefix: str = "") -> tuple[SGLDConfig | None, str]:
     """The sidebar controls (keys HYPER_KEYS, bound to the URL; `prefix` gives another page its own
     set). Returns (config or None if invalid, description of nβ)."""
+    device = device_picker(disabled)
     step = _step_controls(task, disabled, prefix)
     if step is None:
         return None, ""
@@ -158,7 +185,8 @@ def hyperparameter_controls(task, disabled: bool = False, prefix: str = "") -> t
     ints = {k: int(ss[prefix + k]) for k in ("chains", "draws", "burnin", "thin", "seed", "batch_size")}
     try:
         config = task.defaults.replace(epsilon=ss[prefix + "epsilon"], gamma=ss[prefix + "gamma"], nbeta=nbeta,
-                                       noise_scale=float(ss[prefix + "noise_scale"]), **ints).validate(task.n)
+                                       noise_scale=float(ss[prefix + "noise_scale"]), sampler=ss[prefix + "sampler"],
+                                       device=device, **ints).validate(task.n)
     except InputError as exc:
         st.error(str(exc))
         return None, nbeta_text

@@ -101,7 +101,7 @@ def run_panel(job, info: dict, key: str, plots: bool = True) -> None:
         st.plotly_chart(live_figure(shown, view, info), key=f"{key}_chart")
     if final is not None:
         st.caption(f"{final.steps_per_second:,.0f} chain-steps/s · {final.wall_seconds:.1f} s · "
-                   f"{final.path} path · nβ {info.get('nbeta_text', '')}")
+                   f"{final.path} path · {final.sampler} on {final.device} · nβ {info.get('nbeta_text', '')}")
         downloads(final, info, key)
 
 

@@ -173,3 +173,38 @@ def test_any_module_and_loss_works():
     res = estimate_llc(task, SGLDConfig(epsilon=1e-4, gamma=100.0, chains=2, draws=200, batch_size=64))
     assert math.isfinite(res.lambda_hat) and res.lambda_hat > 0
     assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))  # w* untouched
+
+
+def test_view_is_a_picklable_snapshot_of_the_run_traces():
+    """view() between iterations: numpy only, the same traces the result keeps, loss relative to
+    L_n(w*), diagnostics by DIAG_ROWS, and the step each diverged chain blew up at."""
+    import pickle
+
+    from llc_core.trace import DIAG_ROWS
+
+    task = parse_toy("crossing:1", n=2000)
+    cfg = SGLDConfig(epsilon=1e-4, gamma=1.0, chains=3, draws=80, burnin=20, batch_size=50,
+                     report_every=20, diag_every=10, seed=4)
+    run = SGLDRun(task, cfg)
+    assert run.view().steps.size == 0  # before the first step: empty, not an error
+    views = [pickle.loads(pickle.dumps(run.view())) for _ in run]
+    last, res = views[-1], run.result
+    assert [v.step for v in views] == [1, 20, 40, 60, 80, 100]
+    assert (last.chains, last.burnin, last.total_steps, last.sampler, last.path) == (3, 20, 100, "sgld", "loop")
+    assert last.device == res.device == "cpu"
+    assert np.array_equal(last.steps, res.traces["steps"])
+    assert np.array_equal(last.loss, res.traces["loss"] - res.init_loss)
+    assert np.array_equal(last.lam, res.traces["lambda"], equal_nan=True)
+    assert np.allclose(last.lam[:, -1], res.lambda_hat_per_chain)
+    assert last.pooled[-1] == pytest.approx(res.lambda_hat)
+    assert set(last.diag) == set(DIAG_ROWS) and list(last.diag_steps) == list(range(10, 101, 10))
+    assert np.array_equal(last.diag["mala"], res.traces["mala"], equal_nan=True)
+    assert last.progress.step == 100 and last.diverged_steps == {}
+
+    blown = SGLDRun(task, cfg.replace(epsilon=0.5, draws=40))
+    for _ in blown:
+        pass
+    view = blown.view()
+    assert set(view.diverged_steps) == {0, 1, 2}
+    for chain, step in view.diverged_steps.items():
+        assert np.isnan(view.loss[chain, view.steps >= step]).all()

@@ -10,7 +10,7 @@ import argparse
 import math
 import sys
 
-from ..config import InputError as LLCInputError, SGLDConfig
+from ..config import SAMPLERS, InputError as LLCInputError, SGLDConfig, check_device
 
 EXIT_BAD_INPUT = 2
 
@@ -42,6 +42,24 @@ def _nbeta(text: str):
         raise argparse.ArgumentTypeError(f"--nbeta={text!r} is invalid: use auto or a number > 0") from None
 
 
+def _choice(name: str, allowed: tuple):
+    def convert(text: str):
+        if text not in allowed:
+            raise argparse.ArgumentTypeError(f"{name}={text!r} is invalid: use one of {', '.join(allowed)}")
+        return text
+    return convert
+
+
+def device_arg(text: str) -> str:
+    """--device: auto, cpu, cuda or cuda:N (whether that GPU exists is checked when the run starts)."""
+    try:
+        return check_device(text)
+    except LLCInputError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+DEVICE_HELP = "auto (the GPU when there is one, else cpu), cpu, cuda or cuda:N (default: auto)"
+
 HYPER_FLAGS = {  # flag -> (config field, converter)
     "--epsilon": ("epsilon", _number("--epsilon")),
     "--gamma": ("gamma", _number("--gamma")),
@@ -53,6 +71,11 @@ HYPER_FLAGS = {  # flag -> (config field, converter)
     "--batch-size": ("batch_size", _number("--batch-size", int)),
     "--noise-scale": ("noise_scale", _number("--noise-scale")),
     "--seed": ("seed", _number("--seed", int)),
+    "--sampler": ("sampler", _choice("--sampler", SAMPLERS)),
+}
+FLAG_HELP = {
+    "--sampler": f"SG-MCMC update rule: {', '.join(SAMPLERS)} (default: the model's, sgld); "
+                 "rmsprop_sgld preconditions drift and noise by RMSProp's running mean of g²",
 }
 
 
@@ -73,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
 def add_hyper_flags(parser) -> None:
     """The SGLD hyperparameter flags (absent unless given: the model's defaults fill the rest)."""
     for flag, (_, convert) in HYPER_FLAGS.items():
-        parser.add_argument(flag, type=convert, default=argparse.SUPPRESS)
+        parser.add_argument(flag, type=convert, default=argparse.SUPPRESS, help=FLAG_HELP.get(flag))
 
 
 def _join_negative_values(argv: list[str]) -> list[str]:

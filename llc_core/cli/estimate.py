@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
-from . import add_hyper_flags, config_for
+from . import DEVICE_HELP, add_hyper_flags, config_for, device_arg
 
 
 def register(sub) -> None:
@@ -15,7 +15,7 @@ def register(sub) -> None:
     source.add_argument("--toy", help="crossing:P1,P2,... or dln:H0,...,HL:rR")
     est.add_argument("--data-dir", help="where MNIST / Fashion-MNIST files live")
     add_hyper_flags(est)
-    est.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
+    est.add_argument("--device", default="auto", type=device_arg, help=DEVICE_HELP)
     est.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     est.set_defaults(handler=cmd_estimate)
 
@@ -71,5 +71,5 @@ def format_result(result, name: str) -> str:
     ]
     lines += [f"  [{f.code}] {f.message}\n      fix: {f.fix}" for f in result.warnings]
     lines.append(f"speed        {result.steps_per_second:,.0f} chain-steps/s, "
-                 f"{result.wall_seconds:.1f} s ({result.path} path)")
+                 f"{result.wall_seconds:.1f} s ({result.path} path, {result.sampler} on {result.device})")
     return "\n".join(lines)
