@@ -16,7 +16,7 @@ from __future__ import annotations
 import threading
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import replace
 from typing import Any, Callable
 
 import numpy as np
@@ -24,9 +24,9 @@ import numpy as np
 from .config import SGLDConfig
 from .limits import LIVE_POINTS
 from .runqueue import RunQueue, default_limit
-from .sampler import Progress, SGLDRun
+from .sampler import SGLDRun
 from .task import LLCTask
-from .trace import ThinnedTrace
+from .trace import DIAG_ROWS, RunView
 from .workers import WorkerDied, WorkerPool
 
 SNAPSHOT_INTERVAL = 0.25  # s between live snapshots a worker sends: ≤ 4/s, the page polls at 1/s
@@ -261,63 +261,55 @@ class JobSlot:
         self.stop(wait=5.0)
 
 
-@dataclass
-class LiveRun:
-    """Everything a page needs to draw a running (or finished) estimate; kept in the worker."""
+def live_points(view: RunView) -> RunView:
+    """The view with at most LIVE_POINTS points per trace (every k-th): Plotly re-sends figures
+    whole, and a run may keep up to MAX_TRACE_POINTS for its result."""
+    every = -(-len(view.steps) // (LIVE_POINTS - 1))  # one place left for with_latest
+    every_diag = -(-len(view.diag_steps) // (LIVE_POINTS - 1))
+    if every <= 1 and every_diag <= 1:
+        return view
+    keep = slice(len(view.steps) - 1 - (len(view.steps) - 1) // every * every, None, every)  # ends on the latest
+    keep_d = slice(len(view.diag_steps) - 1 - (len(view.diag_steps) - 1) // every_diag * every_diag, None, every_diag)
+    return replace(view, steps=view.steps[keep], loss=view.loss[:, keep], lam=view.lam[:, keep],
+                   pooled=view.pooled[keep], diag_steps=view.diag_steps[keep_d],
+                   diag={k: v[:, keep_d] for k, v in view.diag.items()})
 
-    chains: int
-    burnin: int
-    total_steps: int
-    init_loss: float | None = None
-    progress: Progress | None = None
-    loss: ThinnedTrace = None
-    lam: ThinnedTrace = None
-    pooled: ThinnedTrace = None
-    diag: ThinnedTrace = None  # rows: MALA, distance, drift norm, noise norm (C each)
-    diverged_steps: dict = field(default_factory=dict)  # chain -> step it blew up
 
-    def __post_init__(self):
-        c = self.chains
-        self.loss = ThinnedTrace(c, LIVE_POINTS)
-        self.lam = ThinnedTrace(c, LIVE_POINTS)
-        self.pooled = ThinnedTrace(1, LIVE_POINTS)
-        self.diag = ThinnedTrace(4 * c, LIVE_POINTS)
-
-    def absorb(self, p: Progress, init_loss: float) -> None:
-        self.init_loss = init_loss
-        for i, step in enumerate(p.window_steps):
-            self.loss.add(int(step), p.window_losses[:, i] - init_loss)
-        self.lam.add(p.step, p.lambda_chain)
-        self.pooled.add(p.step, [p.lambda_hat])
-        self.diag.add(p.step, np.concatenate([p.mala, p.distance, p.drift_norm, p.noise_norm]))
-        for c in np.flatnonzero(~p.alive):
-            self.diverged_steps.setdefault(int(c), p.step)
-        self.progress = p
-
-    def snapshot(self) -> dict:
-        """A copy of the traces for drawing (what the worker sends)."""
-        return {
-            "progress": self.progress, "init_loss": self.init_loss, "burnin": self.burnin,
-            "total_steps": self.total_steps, "chains": self.chains,
-            "loss_steps": self.loss.steps, "loss": self.loss.values,
-            "lam_steps": self.lam.steps, "lam": self.lam.values, "pooled": self.pooled.values[0],
-            "diag_steps": self.diag.steps, "diag": self.diag.values.reshape(4, self.chains, -1),
-            "diverged_steps": dict(self.diverged_steps),
-        }
+def with_latest(view: RunView) -> RunView:
+    """The view ending on the latest Progress record: the thinned traces keep every k-th step,
+    so without it the live λ̂ would stop short of the number the page shows beside it."""
+    p = view.progress
+    if p is None or (len(view.steps) and view.steps[-1] >= p.step):
+        return view
+    diag = {"mala": p.mala, "distance": p.distance, "drift_norm": p.drift_norm, "noise_norm": p.noise_norm}
+    return replace(view, steps=np.append(view.steps, p.step),
+                   loss=np.column_stack([view.loss, p.window_losses[:, -1] - view.init_loss]),
+                   lam=np.column_stack([view.lam, p.lambda_chain]), pooled=np.append(view.pooled, p.lambda_hat),
+                   diag_steps=np.append(view.diag_steps, p.step),
+                   diag={row: np.column_stack([view.diag[row], diag[row]]) for row in DIAG_ROWS})
 
 
 def estimate_in_worker(task: LLCTask, config: SGLDConfig, *, cancel, emit):
-    """Worker side of EstimateJob: sample, send live snapshots (≤ 1 per SNAPSHOT_INTERVAL)."""
+    """Worker side of EstimateJob: sample, send the run's own view (≤ 1 per SNAPSHOT_INTERVAL)."""
     run = SGLDRun(task, config, cancel=cancel)
-    live = LiveRun(config.chains, config.burnin, config.total_steps)
     send = throttled(emit, SNAPSHOT_INTERVAL)
     first = True
-    for progress in run:
-        live.absorb(progress, run.init_loss)
-        send("view", live.snapshot(), force=first)  # the first point goes out at once
+    for _ in run:
+        send("view", with_latest(live_points(run.view())), force=first)  # the first point goes out at once
         first = False
-    emit("view", live.snapshot())  # the final traces, before the result
+    emit("view", with_latest(live_points(run.view())))  # the final traces, before the result
     return run.result
+
+
+def page_view(view: RunView) -> dict:
+    """The layout the pages draw from (pages/live.py, compare.py)."""
+    return {
+        "progress": view.progress, "init_loss": view.init_loss, "burnin": view.burnin,
+        "total_steps": view.total_steps, "chains": view.chains, "nbeta": view.nbeta,
+        "loss_steps": view.steps, "loss": view.loss, "lam_steps": view.steps, "lam": view.lam,
+        "pooled": view.pooled, "diag_steps": view.diag_steps,
+        "diag": np.stack([view.diag[row] for row in DIAG_ROWS]), "diverged_steps": dict(view.diverged_steps),
+    }
 
 
 class EstimateJob(ProcessJob):
@@ -326,16 +318,16 @@ class EstimateJob(ProcessJob):
     def __init__(self, task: LLCTask, config: SGLDConfig):
         self.run = SGLDRun(task, config)  # validates the config now, in the caller's thread; nbeta for the page
         self.config = config
-        self._view = LiveRun(config.chains, config.burnin, config.total_steps).snapshot()
+        self._view = page_view(self.run.view())  # empty until the worker sends its first
         self.first_point_at: float | None = None
         super().__init__(estimate_in_worker, (task, config), label="estimate")
 
     def _receive(self, kind, value, publish):
         with self._lock:
-            if self.first_point_at is None and value["progress"] is not None:
+            if self.first_point_at is None and value.progress is not None:
                 self.first_point_at = time.monotonic()
-            self._view = value
-            self.update = value["progress"]
+            self._view = page_view(value)
+            self.update = value.progress
 
     def view(self) -> dict:
         """The latest live traces, plus when the first point came (s after start)."""

@@ -86,7 +86,7 @@ def run_panel(job, info: dict, key: str, plots: bool = True) -> None:
     alive = int(progress.alive.sum()) if progress is not None else used
     cols[1].metric("chains used" if final else "chains alive", f"{used if final else alive} / {view['chains']}")
     cols[2].metric("L_n(w*)", "–" if view["init_loss"] is None else f"{view['init_loss']:.3g}")
-    cols[3].metric("nβ", f"{job.run.nbeta:.4g}")
+    cols[3].metric("nβ", f"{view['nbeta']:.4g}")
     if info.get("true_lambda") is not None:
         target = info.get("target")
         st.caption(f"True λ = {info['true_lambda']:.4g}" + (
