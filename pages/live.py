@@ -72,13 +72,14 @@ def run_panel(job, info: dict, key: str, plots: bool = True) -> None:
     if state == "failed":
         st.error(f"The run failed: {job.error}")
         return
-    if state == "stopped" and progress is None and final is None:
+    if state == "stopped" and progress is None and final is None and getattr(job, "worker_pid", 0) is None:
         st.info(NEVER_STARTED)
         return
     view = job.view()
     status_line(state, status, progress)
     if progress is None and final is None:
-        st.caption("Computing L_n(w*) and starting the chains…")
+        st.caption("Stopped before the first draw: no numbers to show." if state == "stopped"
+                   else "Computing L_n(w*) and starting the chains…")
         return
     st.progress(min(1.0, (progress.step if progress else 0) / max(1, view["total_steps"])))
     cols = st.columns(4)
