@@ -80,6 +80,7 @@ def run_panel(job, info: dict, key: str, plots: bool = True) -> None:
     if progress is None and final is None:
         st.caption("Stopped before the first draw: no numbers to show." if state == "stopped"
                    else "Computing L_n(w*) and starting the chains…")
+        truth_caption(info)
         return
     st.progress(min(1.0, (progress.step if progress else 0) / max(1, view["total_steps"])))
     cols = st.columns(4)
@@ -88,11 +89,7 @@ def run_panel(job, info: dict, key: str, plots: bool = True) -> None:
     cols[1].metric("chains used" if final else "chains alive", f"{used if final else alive} / {view['chains']}")
     cols[2].metric("L_n(w*)", "–" if view["init_loss"] is None else f"{view['init_loss']:.3g}")
     cols[3].metric("nβ", f"{view['nbeta']:.4g}")
-    if info.get("true_lambda") is not None:
-        target = info.get("target")
-        st.caption(f"True λ = {info['true_lambda']:.4g}" + (
-            f" · exact finite-n target nβ·E[K] = {target:.4g} (the gap to λ is the estimator's own "
-            f"finite-n bias, not sampler error)" if target is not None else ""))
+    truth_caption(info)
     show_flags(final.warnings if final else progress.flags)
     if plots:
         # One figure per poll: building a Plotly figure holds the GIL for ~50 ms, time the
@@ -104,6 +101,15 @@ def run_panel(job, info: dict, key: str, plots: bool = True) -> None:
         st.caption(f"{final.steps_per_second:,.0f} chain-steps/s · {final.wall_seconds:.1f} s · "
                    f"{final.path} path · {final.sampler} on {final.device} · nβ {info.get('nbeta_text', '')}")
         downloads(final, info, key)
+
+
+def truth_caption(info: dict) -> None:
+    """A known-λ toy's λ (and exact finite-n target) beside the estimate."""
+    if info.get("true_lambda") is not None:
+        target = info.get("target")
+        st.caption(f"True λ = {info['true_lambda']:.4g}" + (
+            f" · exact finite-n target nβ·E[K] = {target:.4g} (the gap to λ is the estimator's own "
+            f"finite-n bias, not sampler error)" if target is not None else ""))
 
 
 def live_figure(shown: str, view: dict, info: dict):
