@@ -108,6 +108,8 @@ def main():
                 first, rate, stop = browser_round(page, url, proc.pid)
                 firsts.append(first), ui_rates.append(rate), stops.append(stop)
                 api_rates.append(api_rate(task))
+                print(f"round {len(firsts)}: first point {first:.2f} s, stop {stop:.2f} s, dashboard {rate:,.0f} "
+                      f"vs API {api_rates[-1]:,.0f} chain-steps/s", flush=True)
             browser.close()
     finally:
         proc.terminate()

@@ -82,7 +82,7 @@ class RssSampler(threading.Thread):
 async def session(browser, url: str, ready: asyncio.Barrier, downloads: pathlib.Path, i: int) -> dict:
     context = await browser.new_context(accept_downloads=True, viewport={"width": 1300, "height": 900})
     page = await context.new_page()
-    await page.goto(url)
+    await page.goto(url, wait_until="commit", timeout=300_000)  # 20 first loads on a busy server are slow
     run = page.locator(".st-key-run button")
     await run.wait_for(state="visible", timeout=300_000)
     while not await run.is_enabled():
