@@ -1,9 +1,13 @@
 """LLC Lab: calibrate the SGLD estimator of the local learning coefficient, visually."""
 
-import streamlit as st
-import torch
+from pages.warmup import warm
 
-from pages.navigation import app_navigation
+warm()  # every import the pages need, once, before any page runs (pages/warmup.py says why)
+
+import streamlit as st  # noqa: E402
+import torch  # noqa: E402
+
+from pages.navigation import app_navigation  # noqa: E402
 
 # One intra-op thread per run: runs from several sessions then share the cores instead of
 # oversubscribing them (spinning OpenMP workers made a contended run 3-10× slower).

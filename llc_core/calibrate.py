@@ -442,11 +442,13 @@ def samplers_to_try(base: SGLDConfig) -> list[str]:
 
 def auto_calibrate(task: LLCTask, budget_seconds: float = DEFAULT_BUDGET_SECONDS, seed: int = 0,
                    cancel=None, on_cell=None, on_progress=None, on_attempt=None,
-                   device: str | None = None) -> Recommendation:
+                   device: str | None = None, base: SGLDConfig | None = None) -> Recommendation:
     """Bracket ε on the ladder, confirm at full length (growing the chains when they are too short),
-    switch sampler if plain SGLD finds nothing clean; all within `budget_seconds` of wall time."""
+    switch sampler if plain SGLD finds nothing clean; all within `budget_seconds` of wall time.
+    `base` is where the search starts (default: the task's calibrated defaults); its chains, draws
+    and burn-in set the full run length, and the pilot cells are a fifth of it."""
     start = time.monotonic()
-    base = task.defaults.replace(seed=seed, **({"device": device} if device else {}))
+    base = (base or task.defaults).replace(seed=seed, **({"device": device} if device else {}))
     s = _Search(task, base, Budget(budget_seconds), cancel, on_cell, on_progress, on_attempt)
     confirmed = None
     for sampler in samplers_to_try(base):

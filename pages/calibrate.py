@@ -12,8 +12,9 @@ from llc_core.limits import (MAX_CELL_BURNIN, MAX_CELL_CHAINS, MAX_CELL_DRAWS, M
 from llc_core.config import InputError
 from llc_core.jobs import AutoCalibrateJob, SweepJob
 from llc_core.plots import sweep_heatmap
-from pages.common import STOP_WAIT, send_to_estimate, session_jobs
+from pages.common import send_to_estimate
 from pages.controls import EPS_GRID, GAMMA_GRID, run_stop_buttons, snap
+from pages.jobview import PageJobs
 from pages.models import model_picker
 
 NBETA_MULTS = [0.25, 0.5, 1.0, 2.0, 4.0]
@@ -61,14 +62,24 @@ def sweep_controls(task, disabled: bool):
     return grid, pilot
 
 
+def auto_length_controls(task, disabled: bool):
+    """The full run length auto-calibrate confirms at (its pilot cells are a fifth of it)."""
+    with st.expander("Auto-calibrate: full run length"):
+        st.number_input("Chains", 1, UI_MAX_CHAINS, value=min(task.defaults.chains, UI_MAX_CHAINS),
+                        key="cal_full_chains", disabled=disabled)
+        st.number_input("Draws per chain", 100, UI_MAX_DRAWS, value=task.defaults.draws, step=100,
+                        key="cal_full_draws", disabled=disabled)
+    ss = st.session_state
+    return task.defaults.replace(chains=int(ss["cal_full_chains"]), draws=int(ss["cal_full_draws"]))
+
+
 st.title("Calibrate")
 st.caption("Short chains over a grid of step sizes ε and localizations γ: find where λ̂ is stable before "
            "spending a long run. **Auto-calibrate** walks ε over as many decades as it takes (short chains), "
            "confirms at full length, grows the chains when they are too short, and recommends only settings "
            "whose own run carried no flag.")
-jobs = session_jobs()
-job = jobs.get("calibrate")
-running = job is not None and job.running
+page = PageJobs("calibrate")
+job, running = page.job, page.running
 
 with st.sidebar:
     choice, task = model_picker(disabled=running, key="cal_model")
@@ -77,20 +88,17 @@ with st.sidebar:
         st.caption(f"{task.num_params:,} parameters · n = {task.n:,}")
         grid, pilot = sweep_controls(task, running)
     sweep_clicked, stop_clicked = run_stop_buttons("cal_", running, grid is not None, "Run sweep")
+    full = auto_length_controls(task, running) if task is not None else None
     auto_clicked = st.button("Auto-calibrate", key="cal_auto", disabled=running or task is None,
                              width="stretch", help="ε bracket on a half-decade ladder, full-length "
                              "confirmation with a one-step-lower agreement check, within a time budget.")
 
-if stop_clicked and job is not None:
-    job.stop(wait=STOP_WAIT)
+if stop_clicked:
+    page.stop()
 if (sweep_clicked and grid is not None) or (auto_clicked and task is not None):
-    try:
-        job = jobs.start("calibrate", AutoCalibrateJob(task) if auto_clicked else SweepJob(task, grid, pilot))
-        st.session_state["cal_info"] = {"model": choice, "name": task.name, "auto": bool(auto_clicked),
-                                        "true_lambda": task.true_lambda, "target": task.target_lambda}
-        st.rerun()
-    except InputError as exc:
-        st.error(str(exc))
+    page.start(lambda: AutoCalibrateJob(task, base=full) if auto_clicked else SweepJob(task, grid, pilot),
+               {"model": choice, "name": task.name, "auto": bool(auto_clicked),
+                "true_lambda": task.true_lambda, "target": task.target_lambda}, "cal_info")
 
 if job is None:
     st.info("Choose a model and a grid in the sidebar and press **Run sweep**, or press **Auto-calibrate** "
@@ -181,7 +189,6 @@ def progress_line(state, progress, cells, what: str):
         st.caption(f"{what} finished: {done} cells in {sum(c.seconds for c in cells):.0f} s.")
 
 
-@st.fragment(run_every=1.0 if running else None)
 def live_view():
     state, progress, result, error = job.peek()
     info = st.session_state.get("cal_info", {})
@@ -203,8 +210,6 @@ def live_view():
                                     for k in ("ε", "γ", "nβ", "λ̂", "std", "MALA", "seconds")})
         if state != "running":
             cell_loader(cells, info)
-    if running and state != "running":
-        st.rerun()
 
 
-live_view()
+page.live(live_view)

@@ -6,19 +6,27 @@ from __future__ import annotations
 import streamlit as st
 
 from llc_core.config import InputError
-from llc_core.jobs import JobSlot
+from llc_core.jobs import JobRunner, JobSlot
+from llc_core.runqueue import default_limit
 from pages.controls import GAMMA_GRID, apply_defaults, eps_options, snap
 from pages.models import cached_task
 from pages.navigation import require_app_navigation
 
-# Stop waits this long for the worker to finish its step, so the page redraws already stopped
-# instead of one poll later.
+# Stop waits this long for the job to end (its worker gets STOP_GRACE = 0.5 s to return the partial
+# result, then is killed), so the page redraws already stopped instead of one poll later.
 STOP_WAIT = 2.0
+
+
+@st.cache_resource(on_release=lambda runner: runner.close(), show_spinner=False)
+def job_runner() -> JobRunner:
+    """The server's run limit (LLC_MAX_RUNS, default the number of cores), its fair queue and
+    its warm worker processes, shared by every session."""
+    return JobRunner(default_limit()).start()
 
 
 @st.cache_resource(scope="session", on_release=lambda slot: slot.close(), show_spinner=False)
 def _job_slot() -> JobSlot:
-    return JobSlot()
+    return JobSlot(job_runner())
 
 
 def session_jobs() -> JobSlot:

@@ -5,12 +5,11 @@ import math
 import pandas as pd
 import streamlit as st
 
-from llc_core.config import InputError
 from llc_core.jobs import EstimateJob
 from llc_core.plots import compare_figure
-from pages.common import STOP_WAIT, session_jobs
 from pages.controls import (EPS_GRID, apply_defaults, defaults_for, hyperparameter_controls, init_defaults,
                             run_stop_buttons, show_url_problems, snap)
+from pages.jobview import PageJobs
 from pages.models import DEFAULT_MODEL, model_picker
 from pages.live import fmt, numbers, run_info, run_panel, status_word
 
@@ -32,9 +31,8 @@ def shared_defaults(task_a, task_b) -> dict:
 st.title("MLP vs CNN")
 st.caption("Two models, the same SGLD settings, run at the same time. Defaults: the MNIST-1D MLP and CNN "
            "with the same classes and seed.")
-jobs = session_jobs()
-active = [jobs.get(s) for s in SLOTS]
-running = any(j is not None and j.running for j in active)
+page = PageJobs(*SLOTS)
+running = page.running
 if "cmp_b" not in st.session_state and "cmp_b" not in st.query_params:
     st.session_state["cmp_b"] = DEFAULT_MODEL.replace("_cnn_", "_mlp_")
 
@@ -57,20 +55,13 @@ with st.sidebar:
     run_clicked, stop_clicked = run_stop_buttons("cmp_", running, config is not None, "Run both")
 
 if stop_clicked:
-    for slot in SLOTS:
-        jobs.stop(slot, wait=STOP_WAIT)
+    page.stop()
 if run_clicked and config is not None:
-    try:
-        # Built first, started together: a bad config starts neither.
-        pair = [EstimateJob(task_a, config), EstimateJob(task_b, config)]
-        for slot, job, task, choice in zip(SLOTS, pair, (task_a, task_b), (choice_a, choice_b)):
-            jobs.start(slot, job)
-            st.session_state[f"{slot}_info"] = run_info(task, choice, nbeta_text)
-        st.rerun()
-    except InputError as exc:
-        st.error(str(exc))
+    for slot, task, choice in zip(SLOTS, (task_a, task_b), (choice_a, choice_b)):
+        st.session_state[f"{slot}_info"] = run_info(task, choice, nbeta_text)
+    page.start(lambda: [EstimateJob(task_a, config), EstimateJob(task_b, config)])
 
-if any(j is None for j in active):
+if page.idle:
     st.info("Pick two models (A and B) and one set of SGLD settings in the sidebar, then press **Run both**. "
             "Both λ̂ traces stream into one plot, and a comparison table appears when they finish.")
     st.stop()
@@ -104,9 +95,8 @@ def comparison_table(jobs_now):
                     f"A: {status_word(a['status'])} · B: {status_word(b['status'])}")
 
 
-@st.fragment(run_every=1.0 if running else None)
 def live_view():
-    jobs_now = [jobs.get(s) for s in SLOTS]
+    jobs_now = [page.slot.get(s) for s in SLOTS]
     views = [j.view() for j in jobs_now]
     runs = [{"label": label(s), "steps": v["lam_steps"], "lam": v["lam"], "pooled": v["pooled"],
              "burnin": v["burnin"]} for s, v in zip(SLOTS, views)]
@@ -116,8 +106,6 @@ def live_view():
         with col:
             st.subheader(label(slot))
             run_panel(job, st.session_state.get(f"{slot}_info", {}), key=slot, plots=False)
-    if running and not any(j.running for j in jobs_now):
-        st.rerun()
 
 
-live_view()
+page.live(live_view)

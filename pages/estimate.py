@@ -3,20 +3,19 @@
 import numpy as np
 import streamlit as st
 
-from llc_core.config import InputError
 from llc_core.jobs import EstimateJob
 from llc_core.plots import loss_figure
-from pages.common import STOP_WAIT, session_jobs, take_sent_settings
+from pages.common import session_jobs, take_sent_settings
 from pages.controls import (apply_defaults, hyperparameter_controls, init_defaults, run_stop_buttons,
                             show_url_problems)
 from pages.models import model_picker
 from pages.checks import checks_panel
+from pages.jobview import PageJobs
 from pages.live import run_info, run_panel
 
 st.title("Estimate λ̂")
-jobs = session_jobs()
-job = jobs.get("estimate")
-running = job is not None and job.running
+page = PageJobs("estimate")
+running = page.running
 take_sent_settings()
 
 with st.sidebar:
@@ -34,21 +33,16 @@ with st.sidebar:
 
 if note := st.session_state.pop("sent_note", None):
     st.success(note)
-if stop_clicked and job is not None:
-    job.stop(wait=STOP_WAIT)
+if stop_clicked:
+    page.stop()
 if run_clicked and config is not None:
-    try:
-        job = jobs.start("estimate", EstimateJob(task, config))
-        st.session_state["estimate_info"] = run_info(task, choice, nbeta_text)
-        st.rerun()
-    except InputError as exc:
-        st.error(str(exc))
+    page.start(lambda: EstimateJob(task, config), run_info(task, choice, nbeta_text), "estimate_info")
 
 if task is not None:
     with st.expander("Checks without ground truth", expanded=session_jobs().get("checks") is not None):
         checks_panel(task, config)
 
-if job is None:
+if page.idle:
     st.info("Pick a model and its SGLD settings in the sidebar, then press **Run**: every chain's loss "
             "trace and the running λ̂ stream in here, with a flag (cause and fix) the moment something "
             "goes wrong.")
@@ -58,11 +52,4 @@ if job is None:
     st.stop()
 
 
-@st.fragment(run_every=1.0 if running else None)
-def live_view():
-    run_panel(job, st.session_state.get("estimate_info", {}), key="estimate")
-    if not job.running and running:
-        st.rerun()  # re-enable the controls once the run ends
-
-
-live_view()
+page.live(lambda: run_panel(page.job, st.session_state.get("estimate_info", {}), key="estimate"))

@@ -7,13 +7,12 @@ import streamlit as st
 from llc_core.demos import DEMOS, demo_config, demo_task
 from llc_core.jobs import EstimateJob
 from llc_core.toys import crossing_lambda, parse_toy
-from pages.common import STOP_WAIT, session_jobs
+from pages.jobview import PageJobs
 from pages.models import TOYS, cached_task
 from pages.live import run_info, run_panel
 
-jobs = session_jobs()
-job = jobs.get("learn")
-running = job is not None and job.running
+page = PageJobs("learn")
+job, running = page.job, page.running
 
 st.title("Learn: estimating the local learning coefficient")
 st.markdown(r"""
@@ -56,9 +55,8 @@ for i, demo in enumerate(DEMOS):
 
 
 def start(task, config, label, story, origin):
-    jobs.start("learn", EstimateJob(task, config))
-    st.session_state["learn_info"] = {**run_info(task, label, "auto: n/log n"), "story": story, "origin": origin}
-    st.rerun()
+    page.start(lambda: EstimateJob(task, config),
+               {**run_info(task, label, "auto: n/log n"), "story": story, "origin": origin}, "learn_info")
 
 
 def show_run(origin: str):
@@ -70,15 +68,8 @@ def show_run(origin: str):
         text, stop = st.columns([5, 1], vertical_alignment="center")
         text.markdown(info.get("story", ""))
         if stop.button("Stop", key="learn_stop", disabled=not running, width="stretch"):
-            job.stop(wait=STOP_WAIT)
-
-        @st.fragment(run_every=1.0 if running else None)
-        def live_view():
-            run_panel(job, info, key="learn")
-            if running and not job.running:
-                st.rerun()
-
-        live_view()
+            page.stop()
+        page.live(lambda: run_panel(job, info, key="learn"))
 
 
 if clicked is not None:

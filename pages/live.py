@@ -16,6 +16,7 @@ from llc_core.plots import diagnostics_figure, lambda_figure, loss_figure
 PLOTS = ["Loss traces", "Running λ̂", "Diagnostics"]
 FIRST_RECORD_WAIT = 0.6  # seconds a just-started run's first draw may wait for its first record
 STATUS_STYLE = {"ok": "green", "warning": "orange", "negative": "red", "diverged": "red"}
+NEVER_STARTED = "Stopped before it started (it left the queue): nothing ran. Press **Run** to queue again."
 RUN_STATE = {"running": "running", "done": "finished", "stopped": "stopped (partial result)", "failed": "failed"}
 
 
@@ -71,10 +72,15 @@ def run_panel(job, info: dict, key: str, plots: bool = True) -> None:
     if state == "failed":
         st.error(f"The run failed: {job.error}")
         return
+    if state == "stopped" and progress is None and final is None and getattr(job, "worker_pid", 0) is None:
+        st.info(NEVER_STARTED)
+        return
     view = job.view()
     status_line(state, status, progress)
     if progress is None and final is None:
-        st.caption("Computing L_n(w*) and starting the chains…")
+        st.caption("Stopped before the first draw: no numbers to show." if state == "stopped"
+                   else "Computing L_n(w*) and starting the chains…")
+        truth_caption(info)
         return
     st.progress(min(1.0, (progress.step if progress else 0) / max(1, view["total_steps"])))
     cols = st.columns(4)
@@ -83,14 +89,10 @@ def run_panel(job, info: dict, key: str, plots: bool = True) -> None:
     alive = int(progress.alive.sum()) if progress is not None else used
     cols[1].metric("chains used" if final else "chains alive", f"{used if final else alive} / {view['chains']}")
     cols[2].metric("L_n(w*)", "–" if view["init_loss"] is None else f"{view['init_loss']:.3g}")
-    cols[3].metric("nβ", f"{job.run.nbeta:.4g}")
+    cols[3].metric("nβ", f"{view['nbeta']:.4g}")
     if final is not None:
         convergence_metrics(final, std)
-    if info.get("true_lambda") is not None:
-        target = info.get("target")
-        st.caption(f"True λ = {info['true_lambda']:.4g}" + (
-            f" · exact finite-n target nβ·E[K] = {target:.4g} (the gap to λ is the estimator's own "
-            f"finite-n bias, not sampler error)" if target is not None else ""))
+    truth_caption(info)
     show_flags(final.warnings if final else progress.flags)
     if plots:
         # One figure per poll: building a Plotly figure holds the GIL for ~50 ms, time the
@@ -113,6 +115,15 @@ def convergence_metrics(final, std: float) -> None:
     cols[1].metric("ESS bulk", fmt(d.get("ess_bulk", math.nan), ",.0f"))
     cols[2].metric("ESS tail", fmt(d.get("ess_tail", math.nan), ",.0f"))
     cols[3].metric("std across chains", fmt(std, ".3g"))
+
+
+def truth_caption(info: dict) -> None:
+    """A known-λ toy's λ (and exact finite-n target) beside the estimate."""
+    if info.get("true_lambda") is not None:
+        target = info.get("target")
+        st.caption(f"True λ = {info['true_lambda']:.4g}" + (
+            f" · exact finite-n target nβ·E[K] = {target:.4g} (the gap to λ is the estimator's own "
+            f"finite-n bias, not sampler error)" if target is not None else ""))
 
 
 def live_figure(shown: str, view: dict, info: dict):

@@ -9,8 +9,9 @@ from llc_core.limits import MAX_EPOCHS
 from llc_core.recipes import arch_name
 from llc_core.plots import training_figure
 from llc_core.training import DEFAULT_TRAIN
-from pages.common import STOP_WAIT, send_to_estimate, session_jobs
+from pages.common import send_to_estimate
 from pages.controls import run_stop_buttons
+from pages.jobview import PageJobs
 from pages.models import model_catalogue
 
 
@@ -32,9 +33,8 @@ def check_name(name: str) -> str | None:
 st.title("Train a model")
 st.caption(f"Trains with Adam and a cosine schedule to a minimum (λ̂ needs one), then saves the checkpoint to "
            f"`{user_dir()}` — never to `cached_models/` — where Estimate and Calibrate list it.")
-jobs = session_jobs()
-job = jobs.get("train")
-running = job is not None and job.running
+page = PageJobs("train")
+job, running = page.job, page.running
 ss = st.session_state
 ss.setdefault("train_dataset", "mnist1d")
 ss.setdefault("train_arch", "cnn")
@@ -67,16 +67,14 @@ with st.sidebar:
         st.error(problem)
     train_clicked, stop_clicked = run_stop_buttons("train_", running, problem is None, "Train")
 
-if stop_clicked and job is not None:
-    job.stop(wait=STOP_WAIT)
+if stop_clicked:
+    page.stop()
 if train_clicked and problem is None:
     user_dir().mkdir(parents=True, exist_ok=True)
     args = dict(dataset=ss["train_dataset"], arch=ss["train_arch"], classes=int(ss["train_classes"]),
                 seed=int(ss["train_seed"]), out=user_dir() / f"{name}.safetensors", epochs=int(ss["train_epochs"]),
                 same_n=bool(ss["train_same_n"]), overwrite=False)
-    jobs.start("train", TrainJob(args))
-    ss["train_info"] = {"name": name, **{k: v for k, v in args.items() if k != "out"}}
-    st.rerun()
+    page.start(lambda: TrainJob(args), {"name": name, **{k: v for k, v in args.items() if k != "out"}}, "train_info")
 
 if job is None:
     st.info("Choose a dataset, architecture and classes in the sidebar and press **Train**. The loss curve "
@@ -84,7 +82,6 @@ if job is None:
     st.stop()
 
 
-@st.fragment(run_every=1.0 if running else None)
 def live_view():
     state, progress, meta, error = job.peek()
     info = ss.get("train_info", {})
@@ -110,8 +107,6 @@ def live_view():
         if st.button("Estimate λ̂ for it", key="train_open", type="primary"):
             send_to_estimate(meta["name"], {}, note=f"Loaded {meta['name']} with its default settings.")
     st.plotly_chart(training_figure(history, epochs), key="train_chart")
-    if running and state != "running":
-        st.rerun()
 
 
-live_view()
+page.live(live_view)

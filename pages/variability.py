@@ -3,14 +3,14 @@
 import pandas as pd
 import streamlit as st
 
-from llc_core.checkpoints import CACHE_DIR, list_checkpoints, load_task
-from llc_core.jobs import BatchJob
+from llc_core.checkpoints import CACHE_DIR, list_checkpoints
+from llc_core.jobs import VariabilityJob
 from llc_core.limits import MAX_VARIABILITY_CHAINS, MAX_VARIABILITY_DRAWS
 from llc_core.plots import variability_figure
 from llc_core.recipes import arch_name
-from llc_core.variability import cache_dir, estimate_cached, per_k_rows, summarize
-from pages.common import STOP_WAIT, session_jobs
+from llc_core.variability import cache_dir, per_k_rows, summarize
 from pages.controls import run_stop_buttons
+from pages.jobview import PageJobs
 
 
 
@@ -26,9 +26,8 @@ st.caption("λ̂ against the number of classes K = 2..10 for the MNIST-1D MLP an
            "(the same n = 4000 training examples for every K), mean ± std over seeds, with a least-squares "
            "line per architecture. Every run is cached on disk: revisiting, or rerunning the same settings, is "
            "instant.")
-jobs = session_jobs()
-job = jobs.get("variability")
-running = job is not None and job.running
+page = PageJobs("variability")
+running = page.running
 metas = experiment_models()
 
 with st.sidebar:
@@ -47,23 +46,20 @@ with st.sidebar:
 if not metas:
     st.error(f"No MNIST-1D checkpoints in {CACHE_DIR}: rebuild them with `make models`.")
     st.stop()
-if stop_clicked and job is not None:
-    job.stop(wait=STOP_WAIT)
+if stop_clicked:
+    page.stop()
 if run_clicked and chosen:
     overrides = {"draws": int(st.session_state["var_draws"]), "chains": int(st.session_state["var_chains"])}
-    job = jobs.start("variability", BatchJob(
-        chosen, lambda meta, cancel: estimate_cached(meta, load_task, overrides, cancel), label="variability"))
-    st.session_state["var_settings"] = overrides
-    st.rerun()
+    page.start(lambda: VariabilityJob(chosen, overrides), overrides, "var_settings")
 
-if job is None:
+if page.idle:
     st.info("Choose the architectures and run length in the sidebar and press **Run**. Runs done before with "
             "the same settings come from the cache at once.")
     st.stop()
 
 
-@st.fragment(run_every=1.0 if running else None)
 def live_view():
+    job = page.job
     state, current, _, error = job.peek()
     rows = job.snapshot_rows()
     total = len(job.items)
@@ -91,8 +87,6 @@ def live_view():
                f"Cache: {cache_dir()}")
     with st.expander("Every run"):
         st.dataframe(pd.DataFrame([r.__dict__ for r in rows]), hide_index=True)
-    if running and state != "running":
-        st.rerun()
 
 
-live_view()
+page.live(live_view)

@@ -101,3 +101,36 @@ def test_stop_ends_the_run_with_a_partial_result(app):
         app.run()
     assert "stopped (partial result)" in status_text(app)
     assert not app.button(key="run").disabled
+
+
+def test_a_queued_run_shows_its_place_in_line_and_stop_leaves_the_queue(monkeypatch):
+    """A server whose one slot is taken and two runs already waiting: Run shows "3rd in line —
+    2 runs ahead of you"; Stop while queued ends it without it ever running."""
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    import pages.common
+    from tests.conftest import ROOT
+
+    monkeypatch.setenv("LLC_MAX_RUNS", "1")
+    st.cache_resource.clear()
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.query_params.update({"model": "toy:crossing:1", "draws": "300"})
+    at.run()
+    queue = pages.common.job_runner().queue  # the server-wide queue the page uses
+    others = [queue.submit(f"other session {i}") for i in range(3)]
+    try:
+        assert queue.snapshot() == {"limit": 1, "running": 1, "waiting": 2}
+        at.button(key="run").click().run()
+        lines = [i.value for i in at.info if i.value.startswith("Queued:")]
+        assert lines and lines[0].startswith("Queued: 3rd in line — 2 runs ahead of you")
+        assert at.button(key="run").disabled and not at.button(key="stop").disabled
+        at.button(key="stop").click().run()
+        assert any(i.value.startswith("Stopped before it started (it left the queue)") for i in at.info)
+        assert not at.exception and not at.button(key="run").disabled
+        assert not any(i.value.startswith("Queued:") for i in at.info)
+        assert queue.snapshot()["waiting"] == 2  # only this session's run left the line
+    finally:
+        for ticket in others:
+            queue.release(ticket)
+        st.cache_resource.clear()

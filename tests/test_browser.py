@@ -182,10 +182,85 @@ def test_closing_the_tab_mid_run_stops_its_worker(server, page):
     tab.goto(f"{server}/?model=toy:crossing:1&chains=2&draws=20000&burnin=0&thin=50")
     run = tab.locator(".st-key-run button")
     expect(run).to_be_enabled(timeout=60_000)
+    # Runs execute in the server's worker processes: the run's worker is one of those started
+    # before Run (the pool's replacements start after it, importing torch on their own time).
+    watched = [server_process, *server_process.children(recursive=True)]
     run.click()
     expect(tab.get_by_text("Status:")).to_contain_text("running", timeout=30_000)
-    assert server_process.cpu_percent(1.0) > 40  # the sampler is working
+    assert cpu_percent(watched, 1.0) > 40  # the sampler is working
     context.close()
-    samples = [server_process.cpu_percent(1.0) for _ in range(8)]
+    samples = [cpu_percent(watched, 1.0) for _ in range(8)]
     print("server CPU % each second after closing the tab:", samples)
     assert max(samples[3:]) < 15, samples  # within a few seconds nothing runs any more
+
+
+def cpu_percent(processes, interval: float) -> float:
+    """CPU % of these processes together over `interval` seconds (ended ones count what they used)."""
+    import psutil
+
+    def used():
+        total = {}
+        for proc in processes:
+            try:
+                times = proc.cpu_times()
+                total[proc.pid] = times.user + times.system
+            except psutil.Error:
+                pass
+        return total
+
+    before = used()
+    time.sleep(interval)
+    after = used()
+    return 100 * sum(after[pid] - before.get(pid, after[pid]) for pid in after) / interval
+
+
+def start_server(env_extra: dict) -> tuple:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--server.headless", "true"],
+        cwd=ROOT, env={**os.environ, "LLC_NO_DOWNLOAD": "1", **env_extra},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).status == 200:
+                return proc, url
+        except OSError:
+            time.sleep(0.5)
+    proc.kill()
+    raise AssertionError("streamlit did not start")
+
+
+CONCURRENT_SESSIONS = 4  # the issue's failing case: 2 of 4 pages raised on a cold server
+
+
+def test_sessions_pressing_run_at_once_on_a_cold_server_all_finish_without_errors(tmp_path):
+    """A freshly started server, several real browser sessions open the default Estimate and press
+    Run together: no exception on any page (no first-import race), every run finishes; those
+    beyond the server's run limit show their place in line meanwhile."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    proc, url = start_server({"LLC_USER_MODELS": str(tmp_path / "m"), "LLC_CACHE_DIR": str(tmp_path / "c")})
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            tabs = [browser.new_context().new_page() for _ in range(CONCURRENT_SESSIONS)]
+            for tab in tabs:  # all sessions start their first script run together on the cold server
+                tab.goto(f"{url}/?draws=100&burnin=20", wait_until="commit")
+            buttons = [tab.locator(".st-key-run button") for tab in tabs]
+            for run in buttons:
+                expect(run).to_be_enabled(timeout=120_000)
+            for run in buttons:
+                run.click()
+            for tab in tabs:
+                expect(tab.get_by_text("Status:")).to_contain_text("finished", timeout=300_000)
+            for i, tab in enumerate(tabs):
+                tab.screenshot(path=ARTIFACTS / f"concurrent_{i}.png", full_page=True)
+                assert tab.locator('[data-testid="stException"]').count() == 0
+                body = tab.locator("body").inner_text()
+                assert "Traceback" not in body and "partially initialized" not in body and "failed" not in body
+            browser.close()
+    finally:
+        proc.terminate()
+        proc.wait(10)

@@ -1,7 +1,12 @@
 """Background jobs: live traces, stop within a second, failures reported, session close."""
 
+import os
+import signal
 import threading
 import time
+
+import psutil
+import pytest
 
 from llc_core import SGLDConfig
 from llc_core.jobs import LIVE_POINTS, EstimateJob, Job, JobSlot
@@ -64,3 +69,137 @@ def test_closing_a_session_stops_its_threads():
     wait(first, 5)
     slot.close()
     assert not second._thread.is_alive() and second.peek()[0] == "stopped"
+
+
+# -- the server-wide fair queue ----------------------------------------------------------------
+
+from llc_core.jobs import JobRunner, ProcessJob  # noqa: E402
+from llc_core.runqueue import RunQueue, default_limit  # noqa: E402
+
+
+def test_queue_grants_first_come_first_served_up_to_the_limit():
+    queue = RunQueue(2)
+    tickets = [queue.submit("s") for _ in range(5)]
+    assert [t.granted for t in tickets] == [True, True, False, False, False]
+    assert [queue.position(t) for t in tickets] == [0, 0, 1, 2, 3]
+    queue.release(tickets[1])
+    assert tickets[2].granted and not tickets[3].granted
+    assert [queue.position(t) for t in tickets[3:]] == [1, 2]
+
+
+def test_one_session_cannot_keep_every_slot_once_others_wait():
+    queue = RunQueue(2)
+    greedy = [queue.submit("A") for _ in range(4)]  # alone: A may use both slots
+    assert [t.granted for t in greedy] == [True, True, False, False]
+    late_b, late_c = queue.submit("B"), queue.submit("C")
+    # B and C hold nothing, A holds two: both go before A's waiting runs, in arrival order
+    assert queue.position(late_b) == 1 and queue.position(late_c) == 2 and queue.position(greedy[2]) == 3
+    queue.release(greedy[0])
+    assert late_b.granted and not late_c.granted
+    queue.release(greedy[1])
+    assert late_c.granted and not greedy[2].granted  # round-robin: C's turn before A's third
+    queue.release(late_b)
+    assert greedy[2].granted  # then A again
+
+
+def test_waiting_can_be_cancelled_and_a_released_place_is_given_on():
+    queue = RunQueue(1)
+    holder, waiter = queue.submit("A"), queue.submit("B")
+    cancel = threading.Event()
+    cancel.set()
+    assert not queue.wait(waiter, cancel)
+    queue.release(waiter)
+    third = queue.submit("C")
+    assert queue.position(third) == 1
+    queue.release(holder)
+    assert queue.wait(third, timeout=1)
+
+
+def test_the_run_limit_comes_from_the_environment(monkeypatch):
+    monkeypatch.setenv("LLC_MAX_RUNS", "3")
+    assert default_limit() == 3
+    monkeypatch.setenv("LLC_MAX_RUNS", "lots")
+    with pytest.raises(ValueError, match="LLC_MAX_RUNS='lots'"):
+        default_limit()
+
+
+# -- worker processes ----------------------------------------------------------------------------
+
+def failing_work(*, cancel, emit):
+    emit("update", "half way")
+    raise ValueError("bad shape (3, 4)")
+
+
+def endless_work(*, cancel, emit):
+    emit("update", os.getpid())
+    while not cancel.is_set():
+        time.sleep(0.01)
+    return "wound down"
+
+
+def stubborn_work(*, cancel, emit):
+    emit("update", os.getpid())
+    while True:  # ignores Stop, like a model stuck in one long forward pass
+        time.sleep(0.01)
+
+
+def started_process_job(function, runner=None):
+    job = ProcessJob(function, (), label="test")
+    job.runner = runner
+    job.start()
+    deadline = time.monotonic() + 120
+    while job.peek()[1] is None and job.running and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return job
+
+
+def process_gone(pid, timeout=1.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def test_an_exception_in_a_worker_process_is_reported_with_its_type():
+    job = started_process_job(failing_work)
+    wait(job)
+    state, update, _, error = job.peek()
+    assert state == "failed" and update == "half way" and error == "ValueError: bad shape (3, 4)"
+    assert "Traceback" in job.details and "failing_work" in job.details
+
+
+def test_a_killed_worker_is_reported_not_waited_on():
+    job = started_process_job(endless_work)
+    os.kill(job.peek()[1], signal.SIGKILL)
+    wait(job, timeout=5)
+    state, _, _, error = job.peek()
+    assert state == "failed" and error.startswith("the worker process died (signal 9")
+
+
+def test_stop_ends_the_worker_process_within_a_second():
+    for work, result in ((endless_work, "wound down"), (stubborn_work, None)):  # cooperative, then killed
+        job = started_process_job(work)
+        pid = job.peek()[1]
+        t0 = time.monotonic()
+        job.stop()
+        wait(job, timeout=5)
+        assert process_gone(pid, timeout=max(0.0, 1.0 - (time.monotonic() - t0)))
+        assert time.monotonic() - t0 < 1.0 and job.state == "stopped" and job.result == result
+
+
+def test_a_queued_job_waits_for_a_slot_and_stops_without_running():
+    runner = JobRunner(limit=1, warm=1)
+    try:
+        first = started_process_job(endless_work, runner)
+        queued = ProcessJob(endless_work, (), label="test")
+        queued.runner = runner
+        queued.start()
+        assert queued.state == "queued" and queued.queue_position() == 1 and queued.running
+        queued.stop(wait=2)
+        assert queued.state == "stopped" and queued.worker_pid is None and not queued.running
+        first.stop(wait=2)
+        assert first.state == "stopped"
+    finally:
+        runner.close()

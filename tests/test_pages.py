@@ -114,13 +114,9 @@ def test_calibrate_stop_keeps_partial_cells(app):
 def test_auto_calibrate_recommends_and_sends_settings(app, monkeypatch):
     """Page wiring of auto-calibrate, with shortened pilot and full-length runs (its accuracy
     is tested on the full procedure in test_calibrate.py)."""
-    real_full = calibrate.full_config
-    monkeypatch.setattr(calibrate, "pilot_config", lambda task, base=None: (base or task.defaults).replace(
-        chains=4, draws=200, burnin=50, thin=1))
-    monkeypatch.setattr(calibrate, "full_config", lambda task, base, eps, length=1: real_full(
-        task, base, eps, length).replace(chains=4, draws=300 * length))
     open_page(app, "calibrate")
     set_values(app, cal_model="toy:crossing:1")
+    set_values(app, cal_full_chains=4, cal_full_draws=500)  # full runs of 4 × 500 draws, pilots a fifth
     app.button(key="cal_auto").click().run()
     # the ladder walk runs up to 16 pilot cells and several full runs (shortened here): minutes
     wait_for(app, lambda at: any("Recommended: ε" in s or "No recommendation" in s for s in texts(at)),
