@@ -59,14 +59,20 @@ def server(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def page(server):
+def playwright():
+    """One Playwright driver for the module: its sync API cannot be opened twice at once."""
+    with sync_playwright() as p:
+        yield p
+
+
+@pytest.fixture(scope="module")
+def page(server, playwright):
     assert os.path.exists(CHROMIUM), "Debian's chromium is missing: `make test` installs it"
     ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        yield page
-        browser.close()
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    yield page
+    browser.close()
 
 
 def test_deep_link_on_a_fresh_server_goes_through_the_app_navigation(server, page):
@@ -236,15 +242,15 @@ def start_server(env_extra: dict) -> tuple:
 CONCURRENT_SESSIONS = 4  # the issue's failing case: 2 of 4 pages raised on a cold server
 
 
-def test_sessions_pressing_run_at_once_on_a_cold_server_all_finish_without_errors(tmp_path):
+def test_sessions_pressing_run_at_once_on_a_cold_server_all_finish_without_errors(tmp_path, playwright):
     """A freshly started server, several real browser sessions open the default Estimate and press
     Run together: no exception on any page (no first-import race), every run finishes; those
     beyond the server's run limit show their place in line meanwhile."""
     ARTIFACTS.mkdir(exist_ok=True)
     proc, url = start_server({"LLC_USER_MODELS": str(tmp_path / "m"), "LLC_CACHE_DIR": str(tmp_path / "c")})
     try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
             tabs = [browser.new_context().new_page() for _ in range(CONCURRENT_SESSIONS)]
             for tab in tabs:  # all sessions start their first script run together on the cold server
                 tab.goto(f"{url}/?draws=100&burnin=20", wait_until="commit")
@@ -260,6 +266,7 @@ def test_sessions_pressing_run_at_once_on_a_cold_server_all_finish_without_error
                 assert tab.locator('[data-testid="stException"]').count() == 0
                 body = tab.locator("body").inner_text()
                 assert "Traceback" not in body and "partially initialized" not in body and "failed" not in body
+        finally:
             browser.close()
     finally:
         proc.terminate()
