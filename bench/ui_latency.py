@@ -8,41 +8,19 @@ the same configuration in this process between browser rounds.
     .venv/bin/python -m bench.ui_latency
 """
 
-import pathlib
 import re
 import statistics
-import sys
 import time
 
 from playwright.sync_api import expect, sync_playwright
 
 from llc_core import estimate_llc
 from llc_core.checkpoints import CACHE_DIR, load_task
-from tests.test_browser import ARGS, CHROMIUM, free_port
+from bench.workshop_load import start_server
+from tests.test_browser import ARGS, CHROMIUM
 
 ROUNDS = 2
 DRAWS = 500
-
-
-def start_server():
-    import os
-    import subprocess
-    import urllib.request
-
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-                             "--server.address", "127.0.0.1", "--server.headless", "true"],
-                            cwd=pathlib.Path(__file__).resolve().parent.parent,
-                            env={**os.environ, "LLC_NO_DOWNLOAD": "1"},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(120):
-        try:
-            urllib.request.urlopen(f"{url}/_stcore/health", timeout=2)
-            return proc, url
-        except OSError:
-            time.sleep(0.5)
-    raise RuntimeError("streamlit did not start")
 
 
 def wait_workers_idle(server_pid: int, timeout: float = 120.0) -> None:
@@ -98,7 +76,7 @@ def main():
 
     torch.set_num_threads(1)  # as app.py does, so both sides run with the same threads
     task = load_task(CACHE_DIR / "mnist1d_cnn_k10_s0.safetensors")
-    proc, url = start_server()
+    proc, url = start_server({})
     firsts, ui_rates, stops, api_rates = [], [], [], []
     try:
         with sync_playwright() as p:

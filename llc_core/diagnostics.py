@@ -87,7 +87,19 @@ def pooled_lambda(lambda_chain: np.ndarray, alive: np.ndarray) -> tuple[float, f
 
 def assess(state: RunState, final: bool) -> list[Flag]:
     """All flags that hold for this state. Live calls (final=False) skip trend checks."""
-    flags: list[Flag] = []
+    flags = _setup_flags(state)
+    done = state.draws_done[state.alive]
+    if len(done) == 0 or done.min() < max(1, MIN_DRAW_FRACTION_FOR_VERDICT * state.draws_total):
+        return flags
+    flags += _sign_flags(state) + _mala_flags(state)
+    if final:
+        flags += _trend_flags(state)
+    return flags
+
+
+def _setup_flags(state: RunState) -> list[Flag]:
+    """Flags that hold from the first step: dead chains and a mis-tempered noise scale."""
+    flags = []
     chains = len(state.alive)
     dead = int((~state.alive).sum())
     if dead:
@@ -105,11 +117,14 @@ def assess(state: RunState, final: bool) -> list[Flag]:
             f"temperature (×σ²), so λ̂ is not the learning coefficient.",
             "Set σ = 1 for a valid λ̂; use σ ≠ 1 only to explore.",
         ))
+    return flags
+
+
+def _sign_flags(state: RunState) -> list[Flag]:
+    """λ̂ below zero, most draws below L_n(w*), or chains that disagree."""
     alive = state.alive
-    done = state.draws_done[alive]
-    if len(done) == 0 or done.min() < max(1, MIN_DRAW_FRACTION_FOR_VERDICT * state.draws_total):
-        return flags
     lam, std, _, used = pooled_lambda(state.lambda_chain, alive)
+    flags = []
     if lam < 0:
         flags.append(Flag(
             "negative",
@@ -118,7 +133,7 @@ def assess(state: RunState, final: bool) -> list[Flag]:
             "Train w* longer (to convergence) or raise γ to hold the chains near w*.",
         ))
     else:
-        below = state.below_init[alive].sum() / max(1, done.sum())
+        below = state.below_init[alive].sum() / max(1, state.draws_done[alive].sum())
         if below > LOSS_BELOW_INIT_FRACTION:
             flags.append(Flag(
                 "loss_below_init",
@@ -133,27 +148,31 @@ def assess(state: RunState, final: bool) -> list[Flag]:
             f"(threshold {HIGH_CHAIN_CV:.0%}); the chains have not mixed.",
             "Use more draws (longer chains) or more chains.",
         ))
-    mala = state.mala[alive]
-    mala = mala[np.isfinite(mala)]
-    if len(mala):
-        accept = float(mala.mean())
-        if accept < LOW_MALA:
-            flags.append(Flag(
-                "low_mala",
-                f"MALA acceptance {accept:.2f} is far below ~0.9: ε is too large for this "
-                f"posterior and the discretisation biases λ̂.",
-                "Lower ε (try ×0.3).",
-            ))
-        elif accept > HIGH_MALA and state.num_params >= HIGH_MALA_MIN_PARAMS:
-            flags.append(Flag(
-                "high_mala",
-                f"MALA acceptance {accept:.3f} is close to 1: ε is so small that chains "
-                f"barely move, and λ̂ reflects the start more than the posterior.",
-                "Raise ε (try ×3) or use more draws.",
-            ))
-    if final:
-        flags += _trend_flags(state)
     return flags
+
+
+def _mala_flags(state: RunState) -> list[Flag]:
+    """MALA acceptance far below ~0.9 (ε too large) or at 1 (ε too small)."""
+    mala = state.mala[state.alive]
+    mala = mala[np.isfinite(mala)]
+    if not len(mala):
+        return []
+    accept = float(mala.mean())
+    if accept < LOW_MALA:
+        return [Flag(
+            "low_mala",
+            f"MALA acceptance {accept:.2f} is far below ~0.9: ε is too large for this "
+            f"posterior and the discretisation biases λ̂.",
+            "Lower ε (try ×0.3).",
+        )]
+    if accept > HIGH_MALA and state.num_params >= HIGH_MALA_MIN_PARAMS:
+        return [Flag(
+            "high_mala",
+            f"MALA acceptance {accept:.3f} is close to 1: ε is so small that chains "
+            f"barely move, and λ̂ reflects the start more than the posterior.",
+            "Raise ε (try ×3) or use more draws.",
+        )]
+    return []
 
 
 def _pooled_blocks(state: RunState) -> np.ndarray:

@@ -122,7 +122,7 @@ def test_every_flag_has_help_with_its_range_or_default():
     out = cli("estimate", "--help")
     assert out.returncode == 0
     for flag, words in {"--epsilon": "(0, 10]", "--chains": "1..64", "--draws": "1..200,000",
-                        "--burnin": "0..200,000", "--nbeta": "n/log n", "--device": "(default: cpu)",
+                        "--burnin": "0..200,000", "--nbeta": "n/log n", "--device": "(default: auto)",
                         "--toy": "crossing:", "--json": "JSON"}.items():
         described = out.stdout.split("options:", 1)[1]  # past the usage line
         entry = described[described.index("\n  " + flag):]
