@@ -17,9 +17,11 @@ from llc_core.trace import ThinnedTrace
 
 
 def line_task(n=8, seed=0):
-    """A 2-parameter model y ≈ a·x + b with data that does not fit it exactly."""
+    """y ≈ a·x + b (2 parameters, a = 0.7, b = −0.2 at w*) on data it does not fit exactly;
+    L is quadratic in (a, b)."""
     g = torch.Generator().manual_seed(seed)
-    model = nn.Linear(1, 1)
+    with torch.random.fork_rng():  # leave the global RNG as it was for the tests that follow
+        model = nn.Linear(1, 1)
     with torch.no_grad():
         model.weight.fill_(0.7)
         model.bias.fill_(-0.2)

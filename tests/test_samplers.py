@@ -6,26 +6,11 @@ import math
 import numpy as np
 import pytest
 import torch
-from torch import nn
 
-from llc_core import LLCTask, SGLDConfig, SGLDRun
+from llc_core import SGLDConfig, SGLDRun
 from llc_core.config import SAMPLERS, ConfigError
 from llc_core.sampler import chain_seeds
-from llc_core.toys import half_mse
-
-
-def line_task(n=8, seed=0):
-    """y ≈ a·x + b (2 parameters, a = 0.7, b = −0.2 at w*) on data it does not fit exactly;
-    L is quadratic in (a, b)."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.random.fork_rng():  # leave the global RNG as it was for the tests that follow
-        model = nn.Linear(1, 1)
-    with torch.no_grad():
-        model.weight.fill_(0.7)
-        model.bias.fill_(-0.2)
-    x = torch.randn(n, 1, generator=g)
-    y = 2 * x + 0.5 + 0.3 * torch.randn(n, 1, generator=g)
-    return LLCTask(model=model, x=x, y=y, loss_fn=half_mse, name="line")
+from tests.test_sampler import line_task
 
 
 def line_grad(task, batch, w):
