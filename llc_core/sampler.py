@@ -24,8 +24,8 @@ from . import diagnostics as dg
 from .chainstats import ChainStats
 from .config import SGLDConfig, default_nbeta
 from .device_step import DeviceStepper
-from .devices import device_name, resolve_device  # noqa: F401
-from .gradients import VMAP_MIN_CHAINS, Flat, LoopGrad, VmapGrad, choose_grad  # noqa: F401
+from .devices import device_name, resolve_device
+from .gradients import Flat, VmapGrad, choose_grad
 from .results import LLCResult, Progress, assemble_result, progress_record  # noqa: F401
 from .task import LLCTask, full_loss
 from .trace import DIAG_ROWS, RunTraces, RunView, pooled_trace
