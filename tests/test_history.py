@@ -1,0 +1,123 @@
+"""Run history (llc_core/history.py) and the run's downloads (llc_core/results.py): saved, loaded,
+bounded, deleted, corrupt files skipped, bad ids refused; CSV columns and names; resolved nβ."""
+
+import json
+
+import numpy as np
+import pytest
+
+from llc_core import history
+from llc_core.config import InputError
+from llc_core.sampler import estimate_llc
+from llc_core.toys import parse_toy
+
+BROWSER = "A" * 20
+
+
+@pytest.fixture(scope="module")
+def result():
+    """A short real run of a known-λ toy (nβ auto, so config.nbeta is None)."""
+    task = parse_toy("crossing:1")
+    return estimate_llc(task, task.defaults.replace(chains=2, draws=120, burnin=20, device="cpu"))
+
+
+def record(result, model="toy:crossing:1"):
+    return history.run_record(result, model, "crossing:1", "done")
+
+
+def test_save_then_load_round_trips_numbers_settings_and_traces(tmp_path, result):
+    saved = record(result)
+    history.save_run(BROWSER, saved, root=tmp_path)
+    runs, problems = history.load_runs(BROWSER, root=tmp_path)
+    assert problems == [] and len(runs) == 1
+    run = runs[0]
+    assert run["lambda_hat"] == pytest.approx(result.lambda_hat)
+    assert run["mcse"] == pytest.approx(result.lambda_hat_se)
+    assert run["rhat"] == pytest.approx(result.diagnostics["rhat"])
+    assert run["settings"]["nbeta"] == "auto" and run["settings"]["draws"] == 120
+    assert run["nbeta"] == pytest.approx(result.nbeta)
+    loss = np.array(run["traces"]["loss"], dtype=float)
+    assert loss.shape == (2, len(run["traces"]["steps"])) and 0 < loss.shape[1] <= history.HISTORY_TRACE_POINTS
+    # the stored loss is the plotted one, L_m − L_n(w*), at the kept steps
+    first = list(result.traces["steps"]).index(run["traces"]["steps"][0])
+    assert loss[0, 0] == pytest.approx(result.traces["loss"][0, first] - result.init_loss)
+    assert not list(tmp_path.glob("**/*.tmp"))  # the atomic write left no temporary file
+
+
+def test_history_keeps_only_the_newest_runs(tmp_path, result):
+    ids = []
+    for _ in range(5):
+        r = record(result)
+        ids.append(r["id"])
+        history.save_run(BROWSER, r, root=tmp_path, keep=3)
+    runs, _ = history.load_runs(BROWSER, root=tmp_path)
+    assert [r["id"] for r in runs] == ids[::-1][:3]  # newest first, oldest two deleted
+
+
+def test_delete_one_and_clear_all(tmp_path, result):
+    a, b = record(result), record(result)
+    for r in (a, b):
+        history.save_run(BROWSER, r, root=tmp_path)
+    assert history.delete_run(BROWSER, a["id"], root=tmp_path)
+    assert [r["id"] for r in history.load_runs(BROWSER, root=tmp_path)[0]] == [b["id"]]
+    assert not history.delete_run(BROWSER, a["id"], root=tmp_path)
+    assert history.clear_runs(BROWSER, root=tmp_path) == 1
+    assert history.load_runs(BROWSER, root=tmp_path) == ([], [])
+
+
+def test_corrupt_files_are_skipped_with_a_message(tmp_path, result):
+    good = record(result)
+    history.save_run(BROWSER, good, root=tmp_path)
+    folder = tmp_path / BROWSER
+    (folder / "20250101T000000000000-deadbeef.json").write_text('{"id": "trunc')
+    (folder / "20250101T000000000001-deadbeef.json").write_text(json.dumps({"id": "x"}))
+    (folder / "20250101T000000000002-deadbeef.json").write_bytes(b"\xff\xfe")
+    runs, problems = history.load_runs(BROWSER, root=tmp_path)
+    assert [r["id"] for r in runs] == [good["id"]]
+    assert len(problems) == 3
+    assert any("000000000000-deadbeef.json" in p and "not valid JSON" in p for p in problems)
+    assert any("missing field(s)" in p for p in problems)
+
+
+def test_bad_browser_and_run_ids_are_refused(tmp_path, result):
+    for bad in ("../etc", "short", "a/b" * 10, "", None, "x" * 65, "ok_id_but_with space"):
+        with pytest.raises(InputError, match="browser id"):
+            history.load_runs(bad, root=tmp_path)
+    with pytest.raises(InputError, match="run id"):
+        history.delete_run(BROWSER, "../../secret", root=tmp_path)
+    assert not any(tmp_path.iterdir())  # nothing was created for a refused id
+    assert history.check_browser_id(history.new_browser_id())
+
+
+def test_two_browsers_never_see_each_others_runs(tmp_path, result):
+    history.save_run(BROWSER, record(result), root=tmp_path)
+    assert history.load_runs("B" * 20, root=tmp_path) == ([], [])
+
+
+def test_settings_diff_lists_only_what_differs(result):
+    a, b = record(result), record(result, model="toy:crossing:2")
+    b["settings"] = {**a["settings"], "epsilon": 2e-3, "nbeta": "2x"}
+    assert history.settings_diff(a, b) == [("model", "toy:crossing:1", "toy:crossing:2"),
+                                           ("epsilon", a["settings"]["epsilon"], 2e-3),
+                                           ("nbeta", "auto", "2x")]
+    assert history.settings_diff(a, a) == []
+
+
+def test_json_carries_the_resolved_nbeta(result):
+    out = result.to_json_dict()
+    assert result.config.nbeta is None and out["config"]["nbeta"] == pytest.approx(result.nbeta)
+
+
+def test_download_csv_has_settings_columns_and_the_plotted_loss(result):
+    frame = result.download_frame("toy:crossing:1")
+    assert list(frame.columns[:3]) == ["model", "sampler", "epsilon"]
+    assert (frame["model"] == "toy:crossing:1").all() and (frame["nbeta"] == result.nbeta).all()
+    assert np.allclose(frame["loss_minus_init_loss"], frame["minibatch_loss"] - result.init_loss, equal_nan=True)
+    assert {"running_lambda_hat", "chain", "step", "gamma", "draws"} <= set(frame.columns)
+
+
+def test_download_names_follow_model_and_settings(result):
+    stem = result.file_stem("toy:crossing:1")
+    assert stem.startswith("llc_toy-crossing-1_sgld_eps") and "_2x120_" in stem and stem.endswith("seed0")
+    other = result.file_stem("mnist1d_cnn_k10_s0")
+    assert other != stem and "/" not in other
