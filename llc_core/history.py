@@ -206,3 +206,27 @@ def run_label(record: dict) -> str:
 
 def _short(value, spec: str = ".3g") -> str:
     return format(value, spec) if isinstance(value, (int, float)) and not isinstance(value, bool) else "–"
+
+
+def runs_table(runs: list[dict]) -> list[dict]:
+    """One row per run for the History page's table: settings, λ̂ ± MCSE, R̂, ESS, status, flags."""
+    rows = []
+    for r in runs:
+        s = r.get("settings", {})
+        rows.append({
+            "saved (UTC)": str(r.get("saved_at", ""))[:19].replace("T", " "), "model": r.get("model_name") or r.get("model"),
+            "sampler": s.get("sampler"), "ε": s.get("epsilon"), "γ": s.get("gamma"), "nβ": r.get("nbeta"),
+            "chains": s.get("chains"), "draws": s.get("draws"), "burn-in": s.get("burnin"),
+            "batch": s.get("batch_size"), "seed": s.get("seed"), "λ̂": r.get("lambda_hat"), "± MCSE": r.get("mcse"),
+            "R̂": r.get("rhat"), "ESS bulk": r.get("ess_bulk"), "ESS tail": r.get("ess_tail"),
+            "status": r.get("status"), "flags": ", ".join(r.get("flags", [])),
+            "run": _ending(r),
+        })
+    return rows
+
+
+def _ending(record: dict) -> str:
+    if record.get("completed"):
+        return "finished"
+    how = "stopped" if record.get("state") == "stopped" else "ended early"
+    return f"{how} at step {record.get('steps_done', 0):,}"

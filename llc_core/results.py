@@ -131,7 +131,9 @@ def _json_safe(value):
 def progress_record(stats: ChainStats, cfg: SGLDConfig, step: int, window_steps, window_losses) -> Progress:
     lam_chain = stats.lambda_chain()
     lam, std, _, used = dg.pooled_lambda(lam_chain, stats.alive)
-    flags = dg.assess(stats.state(), final=False)
+    # Trend flags (early spike, still climbing) live too: they read the 50 block means of the
+    # draws so far, which costs microseconds, and wait until 10 blocks (20% of the draws) are in.
+    flags = dg.assess(stats.state(), final=True)
     return Progress(
         step=step, total_steps=cfg.total_steps, phase="burnin" if step <= cfg.burnin else "sampling",
         window_steps=np.asarray(window_steps), window_losses=np.stack(window_losses, axis=1),

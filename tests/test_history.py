@@ -121,3 +121,100 @@ def test_download_names_follow_model_and_settings(result):
     assert stem.startswith("llc_toy-crossing-1_sgld_eps") and "_2x120_" in stem and stem.endswith("seed0")
     other = result.file_stem("mnist1d_cnn_k10_s0")
     assert other != stem and "/" not in other
+
+
+# -- the History page (AppTest) ---------------------------------------------------------------
+
+def saved_runs(result, browser, epsilons):
+    """Runs saved for `browser` in the tests' history folder, one per ε (oldest first)."""
+    records = []
+    for eps in epsilons:
+        r = record(result)
+        r["settings"] = {**r["settings"], "epsilon": eps}
+        history.save_run(browser, r)
+        records.append(r)
+    return records
+
+
+def open_history(at, browser):
+    at.session_state["browser_id"] = browser
+    at.switch_page("pages/history.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_history_page_table_overlay_and_diff(app, result):
+    browser = history.new_browser_id()
+    old, new = saved_runs(result, browser, [1e-4, 3e-4])
+    open_history(app, browser)
+    table = app.dataframe[0].value
+    assert list(table["ε"]) == [3e-4, 1e-4] and list(table["status"]) == [result.status] * 2
+    assert table["λ̂"].iloc[0] == pytest.approx(result.lambda_hat)
+    assert app.multiselect(key="history_overlay").value == [new["id"], old["id"]]
+    assert app.get("plotly_chart")  # the overlay
+    diff = app.table[0].value
+    assert list(diff["setting"]) == ["epsilon"]
+    app.selectbox(key="history_diff_b").set_value(new["id"]).run()
+    assert any(i.value == "Same model and settings." for i in app.info)
+
+
+def test_history_page_load_sends_the_settings_to_estimate(app, result):
+    browser = history.new_browser_id()
+    run = saved_runs(result, browser, [3e-4])[0]
+    run_settings = run["settings"]
+    open_history(app, browser)
+    app.button(key="history_load").click().run()
+    assert not app.exception, app.exception
+    assert app.selectbox(key="model").value == "toy:crossing:1"
+    assert app.select_slider(key="epsilon").value == pytest.approx(3e-4)
+    assert app.number_input(key="draws").value == run_settings["draws"] == 120
+    assert app.text_input(key="nbeta").value == "auto"
+    assert any("Settings loaded from the run of" in s.value for s in app.success)
+
+
+def test_history_page_delete_one_and_clear_all(app, result):
+    browser = history.new_browser_id()
+    old, new = saved_runs(result, browser, [1e-4, 3e-4])
+    open_history(app, browser)
+    app.selectbox(key="history_pick").set_value(new["id"]).run()
+    app.button(key="history_delete").click().run()
+    assert [r["id"] for r in history.load_runs(browser)[0]] == [old["id"]]
+    assert len(app.dataframe[0].value) == 1
+    assert app.button(key="history_clear").disabled  # not without the tick
+    app.checkbox(key="history_confirm_clear").check().run()
+    app.button(key="history_clear").click().run()
+    assert not app.exception, app.exception
+    assert history.load_runs(browser) == ([], [])
+    assert any("No runs yet" in i.value for i in app.info)
+
+
+def test_history_page_skips_a_corrupt_file_and_keeps_working(app, result):
+    browser = history.new_browser_id()
+    saved_runs(result, browser, [1e-4])
+    (history.browser_folder(browser) / "20200101T000000000000-00000000.json").write_text("{oops")
+    open_history(app, browser)
+    assert any("Skipped the history file 20200101T000000000000-00000000.json" in w.value for w in app.warning)
+    assert len(app.dataframe[0].value) == 1
+
+
+def test_a_malformed_browser_id_is_replaced_not_used(app):
+    """An id that could name another folder ("../..") is never used: the session gets a fresh one."""
+    app.session_state["browser_id"] = "../../etc"
+    open_history(app, "../../etc")
+    fresh = app.session_state["browser_id"]
+    assert fresh != "../../etc" and history.check_browser_id(fresh)
+    assert any("No runs yet" in i.value for i in app.info)
+
+
+def test_an_estimate_run_lands_in_the_history(app):
+    from tests.test_app import configure, run_to_end
+
+    browser = history.new_browser_id()
+    app.session_state["browser_id"] = browser
+    configure(app, "toy:crossing:1", chains=2, draws=60, burnin=10)
+    assert "finished" in run_to_end(app)
+    app.run()  # a poll after the end must not save it twice
+    runs, _ = history.load_runs(browser)
+    assert len(runs) == 1 and runs[0]["model"] == "toy:crossing:1" and runs[0]["settings"]["draws"] == 60
+    open_history(app, browser)
+    assert len(app.dataframe[0].value) == 1
