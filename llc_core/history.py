@@ -214,7 +214,8 @@ def runs_table(runs: list[dict]) -> list[dict]:
     for r in runs:
         s = r.get("settings", {})
         rows.append({
-            "saved (UTC)": str(r.get("saved_at", ""))[:19].replace("T", " "), "model": r.get("model_name") or r.get("model"),
+            "saved (UTC)": str(r.get("saved_at", ""))[:19].replace("T", " "),
+            "model": r.get("model_name") or r.get("model"),
             "sampler": s.get("sampler"), "ε": s.get("epsilon"), "γ": s.get("gamma"), "nβ": r.get("nbeta"),
             "chains": s.get("chains"), "draws": s.get("draws"), "burn-in": s.get("burnin"),
             "batch": s.get("batch_size"), "seed": s.get("seed"), "λ̂": r.get("lambda_hat"), "± MCSE": r.get("mcse"),

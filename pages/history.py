@@ -24,7 +24,10 @@ if not runs:
 
 by_id = {r["id"]: r for r in runs}
 label = lambda run_id: history.run_label(by_id[run_id])
-st.dataframe(history.runs_table(runs), hide_index=True, key="history_table")
+number = lambda spec: st.column_config.NumberColumn(format=spec)
+st.dataframe(history.runs_table(runs), hide_index=True, key="history_table", column_config={
+    "ε": number("%.3e"), "γ": number("%g"), "nβ": number("%.4g"), "λ̂": number("%.4g"), "± MCSE": number("%.2g"),
+    "R̂": number("%.3f"), "ESS bulk": number("%.0f"), "ESS tail": number("%.0f")})
 
 st.subheader("Overlay")
 ticked = st.multiselect("Runs to overlay", list(by_id), default=list(by_id)[:2], format_func=label,

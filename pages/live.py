@@ -132,8 +132,9 @@ def header(status: str, lam: float, used: int, view: dict, progress, final, mcse
     if status == "diverged":
         dead = chains - (used if final else int(progress.alive.sum()) if progress is not None else used)
         cols[0].metric("λ̂", "not valid", help="Chains diverged: the number from the survivors is not an estimate.")
-        cols[0].markdown(f":gray[~~{fmt(lam)}~~] — {dead} of {chains} chains diverged"
-                         + ("" if math.isnan(lam) else "; the survivors' λ̂ is not an estimate"))
+        cols[0].markdown(f"No λ̂: {dead} of {chains} chains diverged" if math.isnan(lam) else
+                         f":gray[~~{fmt(lam)}~~] — {dead} of {chains} chains diverged; the survivors' λ̂ "
+                         f"is not an estimate")
     else:
         cols[0].metric("λ̂", fmt(lam), None if math.isnan(mcse) else f"± {mcse:.3g} (MCSE)",
                        delta_color="off", delta_arrow="off",

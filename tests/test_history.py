@@ -11,6 +11,8 @@ from llc_core.config import InputError
 from llc_core.sampler import estimate_llc
 from llc_core.toys import parse_toy
 
+from tests.test_browser import playwright, server  # noqa: F401  (fixtures of the browser test below)
+
 BROWSER = "A" * 20
 
 
@@ -218,3 +220,45 @@ def test_an_estimate_run_lands_in_the_history(app):
     assert len(runs) == 1 and runs[0]["model"] == "toy:crossing:1" and runs[0]["settings"]["draws"] == 60
     open_history(app, browser)
     assert len(app.dataframe[0].value) == 1
+
+
+# -- in a real browser: the id lives in a cookie, so the history survives a reload ------------
+
+def test_history_survives_a_reload_and_stays_with_its_browser(server, playwright):
+    """Chromium: a run finishes, the tab reloads on History and finds it; a second browser
+    (its own cookies) sees none. Also screenshots of the diverged panel and the trace views."""
+    from playwright.sync_api import expect
+
+    from tests.test_browser import ARGS, ARTIFACTS, CHROMIUM
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    mine = browser.new_context(viewport={"width": 1280, "height": 720})
+    page = mine.new_page()
+    page.goto(f"{server}/?model=toy:crossing:1&chains=2&draws=200&burnin=20")
+    run = page.locator(".st-key-run button")
+    expect(run).to_be_enabled(timeout=90_000)
+    run.click()
+    expect(page.get_by_text("Status:")).to_contain_text("finished", timeout=120_000)
+    chart = page.locator(".js-plotly-plot").first
+    for view, title in (("Per chain", "one panel per chain"), ("Rank plot", "Rank plot"), ("Density", "Density")):
+        page.get_by_text(view, exact=True).first.click()
+        expect(chart.locator(".gtitle").first).to_contain_text(title, timeout=30_000)
+        chart.screenshot(path=ARTIFACTS / f"estimate_{view.split()[0].lower()}.png")
+    assert any(c["name"] == "llc_lab_browser" for c in mine.cookies())
+    page.goto(f"{server}/history")  # a new session of the same browser
+    expect(page.get_by_text("Overlay", exact=True)).to_be_visible(timeout=60_000)
+    expect(page.locator('[data-testid="stDataFrame"]')).to_be_visible()
+    page.screenshot(path=ARTIFACTS / "history.png", full_page=True)
+    other = browser.new_context().new_page()
+    other.goto(f"{server}/history")
+    expect(other.get_by_text("No runs yet", exact=False)).to_be_visible(timeout=60_000)
+    page.goto(f"{server}/?model=toy:crossing:1&epsilon=1.0e-01&chains=4&draws=100&burnin=0")
+    expect(run).to_be_enabled(timeout=90_000)
+    run.click()
+    expect(page.get_by_text("Status:")).to_contain_text("finished", timeout=60_000)
+    expect(page.get_by_text("No λ̂: 4 of 4 chains diverged")).to_be_visible()
+    page.screenshot(path=ARTIFACTS / "estimate_all_diverged.png")
+    expect(chart.locator(".annotation-text").filter(has_text="diverged at step")).to_have_count(1)
+    chart.screenshot(path=ARTIFACTS / "estimate_all_diverged_chart.png")
+    browser.close()

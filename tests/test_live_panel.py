@@ -115,6 +115,11 @@ def test_trend_flags_fire_while_the_run_goes():
 
 # -- the panel on Estimate (AppTest) -----------------------------------------------------------
 
+def arrow(metric_element) -> str:
+    proto = metric_element.proto
+    return proto.DESCRIPTOR.fields_by_name["direction"].enum_type.values_by_number[proto.direction].name
+
+
 def metric(at, label):
     return next(m for m in at.metric if m.label == label)
 
@@ -124,6 +129,7 @@ def test_finished_run_shows_mcse_rhat_ess_and_the_settings_that_produced_it(app)
     assert "finished" in run_to_end(app)
     lam = metric(app, "λ̂")
     assert lam.proto.delta.startswith("± ") and lam.proto.delta.endswith("(MCSE)")
+    assert arrow(lam) == "NONE"  # no ↑ that would read as "increased"
     assert float(metric(app, "R̂").value) < 1.2 and float(metric(app, "ESS bulk").value.replace(",", "")) > 0
     assert float(metric(app, "ESS tail").value.replace(",", "")) > 0
     this_run = [c.value for c in app.caption if c.value.startswith("**This run:**")]
@@ -139,7 +145,7 @@ def test_every_chain_diverged_strikes_lambda_and_fills_the_bar(app):
     configure(app, "toy:crossing:1", epsilon=0.1, chains=4, draws=100, burnin=0)
     assert "diverged" in run_to_end(app)
     assert metric(app, "λ̂").value == "not valid"
-    assert any("4 of 4 chains diverged" in m.value for m in app.markdown)
+    assert any(m.value == "No λ̂: 4 of 4 chains diverged" for m in app.markdown)
     bar = app.get("progress")[0].proto
     assert bar.value == 100 and "finished early" in bar.text
     assert any("no chain is left, so there is no λ̂" in e.value for e in app.error)
