@@ -215,12 +215,12 @@ def runs_table(runs: list[dict]) -> list[dict]:
         s = r.get("settings", {})
         rows.append({
             "saved (UTC)": str(r.get("saved_at", ""))[:19].replace("T", " "),
-            "model": r.get("model_name") or r.get("model"),
-            "sampler": s.get("sampler"), "ε": s.get("epsilon"), "γ": s.get("gamma"), "nβ": r.get("nbeta"),
-            "chains": s.get("chains"), "draws": s.get("draws"), "burn-in": s.get("burnin"),
-            "batch": s.get("batch_size"), "seed": s.get("seed"), "λ̂": r.get("lambda_hat"), "± MCSE": r.get("mcse"),
+            "model": r.get("model_name") or r.get("model"), "λ̂": r.get("lambda_hat"), "± MCSE": r.get("mcse"),
             "R̂": r.get("rhat"), "ESS bulk": r.get("ess_bulk"), "ESS tail": r.get("ess_tail"),
             "status": r.get("status"), "flags": ", ".join(r.get("flags", [])),
+            "sampler": s.get("sampler"), "ε": s.get("epsilon"), "γ": s.get("gamma"), "nβ": r.get("nbeta"),
+            "chains": s.get("chains"), "draws": s.get("draws"), "burn-in": s.get("burnin"),
+            "batch": s.get("batch_size"), "seed": s.get("seed"),
             "run": _ending(r),
         })
     return rows

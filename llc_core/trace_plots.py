@@ -42,7 +42,7 @@ def chain_panels_figure(steps, loss, burnin: int, diverged: dict | None = None, 
     for c in range(shown):
         fig.add_trace(go.Scatter(x=steps, y=loss[c], mode="lines", name=f"chain {c}",
                                  line=dict(width=1, color=chain_color(c))), row=c + 1, col=1)
-        fig.update_yaxes(title_text=f"{c}", title_standoff=2, row=c + 1, col=1)
+        _panel_label(fig, c, c)
         finite = np.flatnonzero(np.isfinite(loss[c]))
         if c in (diverged or {}) and finite.size:
             fig.add_trace(go.Scatter(x=[steps[finite[-1]]], y=[loss[c][finite[-1]]], mode="markers",
@@ -57,6 +57,13 @@ def chain_panels_figure(steps, loss, burnin: int, diverged: dict | None = None, 
     fig.update_xaxes(title_text="SGLD step", row=rows, col=1)
     fig.update_layout(showlegend=False)
     return fig
+
+
+def _panel_label(fig: go.Figure, row: int, chain: int) -> None:
+    """"chain N" in the top-left corner of subplot `row` (0-based), in the chain's colour."""
+    axis = "" if row == 0 else str(row + 1)
+    fig.add_annotation(x=0.005, y=1, xref=f"x{axis} domain", yref=f"y{axis} domain", text=f"chain {chain}",
+                       showarrow=False, xanchor="left", yanchor="top", font=dict(size=11, color=chain_color(chain)))
 
 
 def chain_ranks(draws: np.ndarray, bins: int = RANK_BINS) -> np.ndarray:
@@ -85,7 +92,7 @@ def rank_figure(steps, loss, burnin: int) -> go.Figure:
             axis = "" if i == 0 else str(i + 1)  # raw shape: add_hline costs ~50 ms per call
             fig.add_shape(type="line", x0=0, x1=1, y0=expected, y1=expected, xref=f"x{axis} domain",
                           yref=f"y{axis}", line=dict(color="gray", dash="dash", width=1))
-            fig.update_yaxes(title_text=f"{c}", title_standoff=2, row=i + 1, col=1)
+            _panel_label(fig, i, c)
     note = "" if draws.size else " — no post-burn-in draws yet"
     fig = _layout(fig, f"Rank plot of the loss draws (flat bars: the chains mix; dashed: uniform){note}", "", "",
                   height=110 + 75 * rows)
