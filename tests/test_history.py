@@ -240,6 +240,13 @@ def test_history_survives_a_reload_and_stays_with_its_browser(server, playwright
     expect(run).to_be_enabled(timeout=90_000)
     run.click()
     expect(page.get_by_text("Status:")).to_contain_text("finished", timeout=120_000)
+    for label, ending in (("Download run (JSON)", ".json"), ("Download traces (CSV)", "_traces.csv")):
+        with page.expect_download() as download:
+            page.get_by_role("button", name=label).click()
+        name = download.value.suggested_filename
+        assert name.startswith("llc_toy-crossing-1_sgld_eps") and "_2x200_b20_seed0" in name and name.endswith(ending)
+    header = open(download.value.path(), encoding="utf-8").readline()
+    assert header.startswith("model,sampler,epsilon,gamma,nbeta,") and "loss_minus_init_loss" in header
     chart = page.locator(".js-plotly-plot").first
     for view, title in (("Per chain", "one panel per chain"), ("Rank plot", "Rank plot"), ("Density", "Density")):
         page.get_by_text(view, exact=True).first.click()
