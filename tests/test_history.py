@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from llc_core import history
-from llc_core.config import InputError
+from llc_core.config import InputError, SGLDConfig
 from llc_core.sampler import estimate_llc
 from llc_core.toys import parse_toy
 
@@ -108,6 +108,7 @@ def test_settings_diff_lists_only_what_differs(result):
 def test_json_carries_the_resolved_nbeta(result):
     out = result.to_json_dict()
     assert result.config.nbeta is None and out["config"]["nbeta"] == pytest.approx(result.nbeta)
+    assert SGLDConfig.from_dict(out["config"]) == result.config.replace(nbeta=result.nbeta)  # reruns it
 
 
 def test_download_csv_has_settings_columns_and_the_plotted_loss(result):
