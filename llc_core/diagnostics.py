@@ -107,7 +107,9 @@ def _setup_flags(state: RunState) -> list[Flag]:
         flags.append(Flag(
             "diverged",
             f"{dead} of {chains} chains blew up (NaN/Inf or a loss far above the start, at step "
-            f"{steps}); λ̂ pools the {chains - dead} that did not.",
+            f"{steps}); " + (f"λ̂ pools the {chains - dead} that did not, but at a step size where chains "
+                              f"blow up it should not be trusted."
+                             if dead < chains else "no chain is left, so there is no λ̂."),
             "Lower ε (try ×0.1); a larger γ can also help.",
         ))
     if state.noise_scale != 1.0:

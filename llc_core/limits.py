@@ -23,6 +23,11 @@ UI_MAX_BURNIN = 20_000
 UI_MAX_THIN = 100
 LIVE_POINTS = 2_000  # per chain: Plotly re-sends figures whole, so live traces stay this small
 
+# -- run history (dashboard, llc_core/history.py): per browser, newest kept -----------------
+HISTORY_MAX_RUNS = 50  # older runs are deleted when a new one is saved
+HISTORY_TRACE_POINTS = 300  # per chain: enough to overlay traces, ~30 kB a run
+HISTORY_MAX_FILE_BYTES = 2 * 1024 * 1024  # a bigger file in the history folder is not ours: skipped
+
 # -- sweeps (Calibrate page, `sweep`, auto-calibrate's pilot) --------------------------------
 MAX_SWEEP_CELLS = 60
 MAX_SWEEP_CHAIN_STEPS = 3_000_000  # Σ over cells of chains × (burn-in + draws·thin)

@@ -13,6 +13,8 @@ Written per user, never inside the installation (XDG base directories when set):
                        `$XDG_CACHE_HOME/llc_lab/data` (default `~/.cache/llc_lab/data`).
   runs_cache_dir()     cached estimates of the task-variability experiment: `$LLC_CACHE_DIR/runs`,
                        else `$XDG_CACHE_HOME/llc_lab/runs` (default `~/.cache/llc_lab/runs`).
+  history_dir()        the dashboard's run history, one folder per browser: `$LLC_CACHE_DIR/history`,
+                       else `$XDG_CACHE_HOME/llc_lab/history` (bounded and deletable, so a cache).
 Every function reads the environment when called, so a changed variable takes effect at once.
 """
 
@@ -57,3 +59,9 @@ def runs_cache_dir() -> pathlib.Path:
     """Where cached estimate results go."""
     base = _env_path("LLC_CACHE_DIR")
     return (base if base else _xdg("XDG_CACHE_HOME", ".cache")) / "runs"
+
+
+def history_dir() -> pathlib.Path:
+    """Where the dashboard keeps each browser's recent runs (llc_core/history.py)."""
+    base = _env_path("LLC_CACHE_DIR")
+    return (base if base else _xdg("XDG_CACHE_HOME", ".cache")) / "history"

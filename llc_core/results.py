@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -66,20 +67,51 @@ class LLCResult:
         out = {k: v for k, v in self.__dict__.items() if k not in ("traces", "config", "warnings")}
         for key in ("rhat", "ess_bulk", "ess_tail", "lambda_hat_mcse"):  # ArviZ, llc_core/convergence.py
             out[key] = self.diagnostics.get(key, math.nan)
-        out["config"] = self.config.to_dict()
+        # nβ as the run used it: config.nbeta None means "auto", resolved at the start (see
+        # nbeta_rule); the resolved value keeps the config reproducible with SGLDConfig.from_dict.
+        out["config"] = self.config.to_dict() | {"nbeta": self.nbeta}
         out["warnings"] = [f.to_dict() for f in self.warnings]
         return _json_safe(out)
 
     def traces_frame(self):
-        """Thinned loss and running-λ̂ traces as a long pandas table (one row per chain-step)."""
+        """Thinned loss and running-λ̂ traces as a long pandas table (one row per chain-step):
+        `loss` is the minibatch loss L_m(w_t), `loss_minus_init` is L_m(w_t) − L_n(w*) (what the
+        loss plot shows), `lambda_hat` the chain's running λ̂."""
         import pandas as pd
 
         steps, loss, lam = self.traces["steps"], self.traces["loss"], self.traces["lambda"]
         rows = [
-            pd.DataFrame({"chain": c, "step": steps, "loss": loss[c], "lambda_hat": lam[c]})
+            pd.DataFrame({"chain": c, "step": steps, "loss": loss[c], "loss_minus_init": loss[c] - self.init_loss,
+                          "lambda_hat": lam[c]})
             for c in range(loss.shape[0])
         ]
         return pd.concat(rows, ignore_index=True)
+
+    def settings_columns(self, model: str) -> dict:
+        """The model and the settings that produced this run, one value each (for a CSV's columns)."""
+        c = self.config
+        return {"model": model, "sampler": c.sampler, "epsilon": c.epsilon, "gamma": c.gamma, "nbeta": self.nbeta,
+                "chains": c.chains, "draws": c.draws, "burnin": c.burnin, "thin": c.thin,
+                "batch_size": c.batch_size, "noise_scale": c.noise_scale, "seed": c.seed}
+
+    def download_frame(self, model: str):
+        """The traces CSV of the dashboard: model and setting columns first, then per chain-step the
+        loss the plot shows (L_m(w_t) − L_n(w*)), the raw minibatch loss and the running λ̂."""
+        frame = self.traces_frame().rename(columns={
+            "loss_minus_init": "loss_minus_init_loss", "loss": "minibatch_loss", "lambda_hat": "running_lambda_hat"})
+        frame = frame[["chain", "step", "loss_minus_init_loss", "minibatch_loss", "running_lambda_hat"]]
+        frame.insert(2, "init_loss", self.init_loss)
+        for i, (key, value) in enumerate(self.settings_columns(model).items()):
+            frame.insert(i, key, value)
+        return frame
+
+    def file_stem(self, model: str) -> str:
+        """A download's file name without extension, after the model and the settings:
+        llc_<model>_<sampler>_eps1e-04_g100_nb1.2e+03_4x1000_b200_seed0 (only [A-Za-z0-9._+-])."""
+        c = self.config
+        text = (f"llc_{model}_{c.sampler}_eps{c.epsilon:.3g}_g{c.gamma:g}_nb{self.nbeta:.4g}_"
+                f"{c.chains}x{c.draws}_b{c.burnin}_seed{c.seed}")
+        return re.sub(r"[^A-Za-z0-9._+-]+", "-", text)[:150]
 
 
 def _json_safe(value):
@@ -99,7 +131,9 @@ def _json_safe(value):
 def progress_record(stats: ChainStats, cfg: SGLDConfig, step: int, window_steps, window_losses) -> Progress:
     lam_chain = stats.lambda_chain()
     lam, std, _, used = dg.pooled_lambda(lam_chain, stats.alive)
-    flags = dg.assess(stats.state(), final=False)
+    # Trend flags (early spike, still climbing) live too: they read the 50 block means of the
+    # draws so far, which costs microseconds, and wait until 10 blocks (20% of the draws) are in.
+    flags = dg.assess(stats.state(), final=True)
     return Progress(
         step=step, total_steps=cfg.total_steps, phase="burnin" if step <= cfg.burnin else "sampling",
         window_steps=np.asarray(window_steps), window_losses=np.stack(window_losses, axis=1),

@@ -21,6 +21,7 @@ def sections() -> dict[str, list]:
         "Estimate": [
             st.Page("pages/estimate.py", title="Estimate", icon=":material/show_chart:", default=True),
             st.Page("pages/compare.py", title="MLP vs CNN", icon=":material/compare_arrows:"),
+            st.Page("pages/history.py", title="History", icon=":material/history:"),
         ],
         "Tune and explore": [
             st.Page("pages/calibrate.py", title="Calibrate", icon=":material/tune:"),
