@@ -60,7 +60,8 @@ class DimensionSettings:
 
     def sgld_config(self, task: LLCTask):
         overrides = {k: v for k, v in (("chains", self.chains), ("draws", self.draws)) if v is not None}
-        return task.defaults.replace(**overrides, seed=self.seed, device=self.device).validate(task.n)
+        batch = min(task.defaults.batch_size, task.n)  # a toy built with a smaller n than its defaults assume
+        return task.defaults.replace(**overrides, batch_size=batch, seed=self.seed, device=self.device).validate(task.n)
 
     def to_dict(self) -> dict:
         out = asdict(self)
