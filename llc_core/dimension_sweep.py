@@ -37,7 +37,7 @@ def row_from(meta: dict, out: dict) -> dict:
 
 
 def measure_checkpoints(metas: list[dict], settings: DimensionSettings, should_stop: Callable[[], bool] | None = None,
-                        on_progress: Callable | None = None, load=None):
+                        on_progress: Callable | None = None, load=None, use_cache: bool = True):
     """Rows, one per checkpoint in order (from the cache when measured before with these settings).
     A checkpoint stopped midway gives no row."""
     from .checkpoints import load_task
@@ -47,8 +47,8 @@ def measure_checkpoints(metas: list[dict], settings: DimensionSettings, should_s
         if stop():
             return
         task = (load or load_task)(meta["path"])
-        out = measure_dimensions(task, settings, stop,
-                                 lambda m, f, t: on_progress and on_progress(i, m, t))
+        out = measure_dimensions(task, settings, stop, lambda m, f, t: on_progress and on_progress(i, m, t),
+                                 use_cache=use_cache)
         if out.get("completed"):
             yield row_from(meta, out)
 
