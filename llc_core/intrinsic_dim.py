@@ -127,9 +127,10 @@ def projection(num_params: int, d: int, seed: int, device) -> tuple[torch.Tensor
     rows = torch.randint(0, num_params, (d * per_col,), generator=gen)
     cols = torch.arange(d).repeat_interleave(per_col)
     signs = (torch.randint(0, 2, (d * per_col,), generator=gen) * 2 - 1).float()
-    p = torch.sparse_coo_tensor(torch.stack([rows, cols]), signs, (num_params, d)).coalesce()
+    p = torch.sparse_coo_tensor(torch.stack([rows, cols]), signs, (num_params, d), check_invariants=True).coalesce()
     norms = torch.zeros(d).index_add_(0, p.indices()[1], p.values() ** 2).sqrt()
-    p = torch.sparse_coo_tensor(p.indices(), p.values() / norms[p.indices()[1]], (num_params, d)).coalesce()
+    p = torch.sparse_coo_tensor(p.indices(), p.values() / norms[p.indices()[1]], (num_params, d),
+                                check_invariants=True).coalesce()
     return p.to(device), "sparse"
 
 
