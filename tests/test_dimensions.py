@@ -271,3 +271,23 @@ def test_variability_page_measures_against_k_and_stops(app):
     wait_for(app, lambda a: not a.button(key="dimk_run").disabled, what="Run enabled again after Stop")
     assert app.button(key="dimk_stop").disabled
     assert any(c.value.startswith("Stopped") for c in app.caption)
+
+
+def test_sparse_projection_has_unit_columns_and_matches_its_dense_form(monkeypatch):
+    import llc_core.intrinsic_dim as intrinsic
+
+    monkeypatch.setattr(intrinsic, "DENSE_PROJECTION_MAX", 0)
+    p, kind = intrinsic.projection(300, 20, seed=1, device="cpu")
+    assert kind == "sparse"
+    dense = torch.stack([p @ column for column in torch.eye(20)], dim=1)  # P's columns
+    assert torch.allclose(dense.norm(dim=0), torch.ones(20))
+    assert (dense != 0).sum(dim=0).max() <= 18  # ⌈√300⌉ entries a column at most
+    z = torch.randn(20)
+    assert torch.allclose(p @ z, dense @ z, atol=1e-6)
+
+
+def test_hessian_stops_when_asked_and_says_incomplete():
+    task = small_classifier()
+    calls = []
+    stopped = hessian_summary(task, k=3, probes=10, dense=False, should_stop=lambda: len(calls) > 3 or calls.append(1))
+    assert not stopped.completed
