@@ -22,14 +22,15 @@ from llc_core.intrinsic_dim import SubspaceSettings
 
 
 def table(rows: list[dict]) -> str:
-    lines = ["| model | K | λ̂ ± MCSE | 2λ̂ | Hessian trace ± s.e. | top eigenvalue | numerical rank | d_int90 | D |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| model | K | λ̂ ± MCSE | 2λ̂ | Hessian trace ± s.e. | top eigenvalue | numerical rank | tr/λ_max "
+             "| d_int90 | D |", "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         rank = f"≥ {r['numerical_rank']}" if r["rank_is_lower_bound"] else str(r["numerical_rank"])
-        d_int = r["d_int90"] if r["d_int90"] is not None else f"not reached (> {r['num_params']:,})"
+        d_int = r["d_int90"] if r["d_int90"] is not None else f"not reached at d ≤ {r['num_params']:,}"
         lines.append(f"| {r['arch']} | {r['K']} | {r['lambda_hat']:.1f} ± {r['lambda_hat_mcse']:.1f} | "
                      f"{2 * r['lambda_hat']:.0f} | {r['hessian_trace']:.3g} ± {r['hessian_trace_se']:.2g} | "
-                     f"{r['top_eigenvalue']:.3g} | {rank} | {d_int} | {r['num_params']:,} |")
+                     f"{r['top_eigenvalue']:.3g} | {rank} | {r['hessian_trace'] / r['top_eigenvalue']:.1f} | "
+                     f"{d_int} | {r['num_params']:,} |")
     return "\n".join(lines)
 
 
