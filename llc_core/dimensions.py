@@ -21,7 +21,6 @@ from typing import Callable
 
 import torch
 
-from .config import InputError
 from .hessian import DEFAULT_RANK_RTOL, hessian_summary, check_settings
 from .intrinsic_dim import SubspaceSettings, intrinsic_dimension
 from .paths import runs_cache_dir
