@@ -123,9 +123,9 @@ def sparse_regression(num_params: int, k: int, seed: int = 0, n: int = 400) -> L
 def test_a_loss_on_k_coordinates_is_fitted_from_d_equal_k(k):
     """Through θ0 = 0 a random d-dim subspace contains the solution as soon as d ≥ k (the k×d block
     of P has rank k): every d ≥ k reaches R² ≥ 0.99, so d_int(0.99) ≤ k."""
-    task = sparse_regression(40, k)
-    settings = SubspaceSettings(threshold=0.99, steps=2000, lr=0.05, batch_size=400)
-    result = intrinsic_dimension(task, settings, theta0=torch.zeros(40))
+    task = sparse_regression(20, k)
+    settings = SubspaceSettings(threshold=0.99, steps=1200, lr=0.05, batch_size=400)
+    result = intrinsic_dimension(task, settings, theta0=torch.zeros(20))
     assert result.metric == "r2" and result.full_performance == pytest.approx(1.0)
     assert 1 <= result.d_int <= k
     assert all(perf >= 0.99 for d, perf in result.curve if d >= k)
