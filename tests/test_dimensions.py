@@ -291,3 +291,23 @@ def test_hessian_stops_when_asked_and_says_incomplete():
     calls = []
     stopped = hessian_summary(task, k=3, probes=10, dense=False, should_stop=lambda: len(calls) > 3 or calls.append(1))
     assert not stopped.completed
+
+
+def test_dimensions_job_sends_each_measure_as_it_finishes():
+    from llc_core.jobs import DimensionsJob
+
+    task = parse_toy("dln:3,2,3:r1", n=400)
+    job = DimensionsJob(task, DimensionSettings(**{**TINY, "seed": 11})).start()
+    assert job.join(240), "the job did not end"
+    state, update, result, error = job.peek()
+    assert state == "done", error
+    assert result["completed"] and result["numerical_rank"] == 5 and job.part()["d_int90"] == result["d_int90"]
+    assert update[0] in ("lambda_hat", "hessian", "d_int90")
+
+
+def test_dimensions_job_rejects_bad_settings_before_starting():
+    from llc_core.config import InputError
+    from llc_core.jobs import DimensionsJob
+
+    with pytest.raises(InputError, match="probes=1"):
+        DimensionsJob(parse_toy("dln:3,2,3:r1", n=400), DimensionSettings(**{**TINY, "probes": 1}))
