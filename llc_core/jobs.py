@@ -8,7 +8,7 @@ coming back (live snapshots, sweep cells, epochs) where `peek()`/`view()` read t
 
 `Job` itself runs a callable in a thread (for small in-process work and tests); the
 dashboard's jobs are `ProcessJob`s: `EstimateJob`, `SweepJob`, `AutoCalibrateJob`,
-`VariabilityJob`, `TrainJob`.
+`VariabilityJob`, `TrainJob`, `DimensionsJob`.
 """
 
 from __future__ import annotations
@@ -519,3 +519,38 @@ class TrainJob(ProcessJob):
     def snapshot_history(self) -> list:
         with self._lock:
             return list(self.history)
+
+
+def dimensions_in_worker(task: LLCTask, settings, *, cancel, emit):
+    """Worker side of DimensionsJob: λ̂, the Hessian, d_int90 (llc_core.dimensions), each finished
+    measure sent back at once, progress at most every PROGRESS_INTERVAL."""
+    from .dimensions import measure_dimensions
+
+    send = throttled(emit, PROGRESS_INTERVAL)
+    return measure_dimensions(task, settings, should_stop=cancel.is_set,
+                              on_progress=lambda measure, fraction, text: send("progress", (measure, fraction, text)),
+                              on_part=lambda part: emit("part", part))
+
+
+class DimensionsJob(ProcessJob):
+    """λ̂ beside the Hessian spectrum and the intrinsic dimension of one model, in a worker process.
+    The update is (measure, fraction, text); `part()` the measures finished so far."""
+
+    def __init__(self, task: LLCTask, settings):
+        self.settings = settings.validate(task)  # bad input is reported in the caller's thread
+        self._part: dict = {}
+        super().__init__(dimensions_in_worker, (task, settings), label="dimensions")
+
+    def _receive(self, kind, value, publish):
+        with self._lock:
+            if kind == "part":
+                self._part = value
+            else:
+                self.update = value
+
+    def _partial(self):
+        return {**self.part(), "completed": False} if self.part() else None
+
+    def part(self) -> dict:
+        with self._lock:
+            return dict(self._part)

@@ -109,3 +109,4 @@ if right.button("Estimate it", key="learn_toy_run", disabled=running, width="str
     start(task, task.defaults, f"toy:{spec}",
           f"**{spec}**, calibrated defaults: compare λ̂ with λ and the finite-n target.", "toy")
 show_run("toy")
+from pages.dimensions import rank_vs_llc_section; rank_vs_llc_section()  # noqa: E702 (issue 15)

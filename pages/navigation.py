@@ -26,6 +26,7 @@ def sections() -> dict[str, list]:
         "Tune and explore": [
             st.Page("pages/calibrate.py", title="Calibrate", icon=":material/tune:"),
             st.Page("pages/variability.py", title="Task variability", icon=":material/bar_chart:"),
+            st.Page("pages/dimensions.py", title="Dimensions", icon=":material/deployed_code:"),
         ],
         "Teach and build": [
             st.Page("pages/learn.py", title="Learn", icon=":material/school:"),

@@ -52,6 +52,7 @@ if run_clicked and chosen:
     overrides = {"draws": int(st.session_state["var_draws"]), "chains": int(st.session_state["var_chains"])}
     page.start(lambda: VariabilityJob(chosen, overrides), overrides, "var_settings")
 
+from pages.dimensions import dimension_vs_k_section; dimension_vs_k_section()  # noqa: E702 (issue 15)
 if page.idle:
     st.info("Choose the architectures and run length in the sidebar and press **Run**. Runs done before with "
             "the same settings come from the cache at once.")

@@ -91,7 +91,7 @@ HYPER_FLAGS = {
 
 
 # Each command module has `register(sub)` (adds its subparser, with `handler=` its function).
-COMMAND_MODULES = ("estimate", "calibrate", "sweep", "variability", "train", "models", "build_cache")
+COMMAND_MODULES = ("estimate", "calibrate", "sweep", "variability", "train", "models", "build_cache", "dimensions")
 
 
 def build_parser() -> argparse.ArgumentParser:
