@@ -29,7 +29,8 @@ with st.sidebar:
         fill_controls(choice, task)
         show_url_problems()
         name = f"Uploaded **{task.info['upload_file']}** · " if choice == UPLOAD else ""
-        st.caption(f"{name}{task.num_params:,} parameters · n = {task.n:,} training points")
+        plural = "" if task.num_params == 1 else "s"
+        st.caption(f"{name}{task.num_params:,} parameter{plural} · n = {task.n:,} training points")
         config, nbeta_text = hyperparameter_controls(task, disabled=running)
         reset_button("Reset to this model's defaults", defaults_for(task), key="reset", disabled=running)
     with run_area:

@@ -7,7 +7,7 @@ import pathlib
 
 import streamlit as st
 
-from llc_core.checkpoints import CheckpointError, check_sizes, list_checkpoints, load_task, task_from_bytes
+from llc_core.checkpoints import CACHE_DIR, CheckpointError, check_sizes, list_checkpoints, load_task, task_from_bytes
 from llc_core.config import InputError
 from llc_core.recipes import arch_name
 from llc_core.toys import parse_toy, toy_true_lambda
@@ -37,8 +37,10 @@ def model_catalogue() -> dict[str, str]:
     labels = {}
     for m in rows:
         kind = arch_name(m["arch"]["kind"])
-        labels[m["name"]] = (f"{m['dataset'].upper()} · {kind} · K={m['classes']} · seed {m['seed']} "
-                             f"— test {m['test_accuracy']:.1%}, {m['num_params']:,} params")
+        mine = "" if pathlib.Path(m["path"]).parent == CACHE_DIR else f"{m['name']} · "  # trained here: by name
+        unconverged = " · ⚠ not converged" if m.get("converged") is False else ""
+        labels[m["name"]] = (f"{mine}{m['dataset'].upper()} · {kind} · K={m['classes']} · seed {m['seed']} "
+                             f"— test {m['test_accuracy']:.1%}, {m['num_params']:,} params{unconverged}")
     for spec in TOYS:
         kind = "normal crossing" if spec.startswith("crossing") else "deep linear net"
         labels[f"toy:{spec}"] = f"Known-λ toy · {kind} {spec.split(':', 1)[1]} (λ = {toy_true_lambda(spec):.4g})"

@@ -2,6 +2,7 @@
 uploaded models with their own defaults and name, and the Estimate page's pointer to Learn."""
 
 import json
+import re
 import time
 import urllib.parse
 
@@ -14,6 +15,7 @@ from llc_core.toys import parse_toy
 from pages.controls import DEVICE_KEY, HYPER_KEYS, defaults_for
 from pages.models import cached_task
 from tests.conftest import ROOT
+from tests.test_browser import playwright, server  # noqa: F401 (fixtures: one streamlit server for this module)
 
 EVERY_KEY = {"model", DEVICE_KEY, *HYPER_KEYS}
 
@@ -192,3 +194,36 @@ def test_estimate_says_what_lambda_is_and_links_to_learn(app):
     assert any("local learning coefficient" in m.value for m in app.markdown)
     links = app.get("page_link")
     assert any(link.proto.page == "pages/learn.py" or "learn" in link.proto.page for link in links)
+
+
+# -- in a real browser, at a projector's 1280×720 -------------------------------------------------
+
+def test_in_the_browser_at_1280x720_run_is_above_the_fold_copy_link_and_reset_work(server, playwright):
+    from playwright.sync_api import expect
+
+    from tests.test_browser import ARGS, ARTIFACTS, CHROMIUM
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    try:
+        page = browser.new_page(viewport={"width": 1280, "height": 720})
+        page.goto(f"{server}/?model=toy:crossing:1&chains=2&draws=150&burnin=0")
+        run = page.locator(".st-key-run button")
+        expect(run).to_be_enabled(timeout=90_000)
+        box = run.bounding_box()
+        assert box["y"] + box["height"] <= 720, box  # visible without scrolling
+        expect(page.get_by_role("link", name="How λ̂ works: Learn")).to_be_in_viewport()
+        page.screenshot(path=ARTIFACTS / "estimate_1280x720.png")
+        page.get_by_role("button", name="Copy link").click()
+        link = page.locator('[data-testid="stCode"]').first.inner_text().replace("\n", "")
+        page.screenshot(path=ARTIFACTS / "estimate_copy_link.png")
+        assert link.startswith(f"{server}/?model=toy:crossing:1&chains=2&draws=150&burnin=0&")
+        assert EVERY_KEY <= set(dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(link).query)))
+        page.keyboard.press("Escape")
+        page.locator(".st-key-reset button").click()
+        expect(page.locator(".st-key-draws input")).to_have_value("2000", timeout=15_000)
+        expect(page).to_have_url(re.compile(r"[?&]draws=2000(&|$)"))
+        assert "chains=32" in page.url  # every key, not only the one that moved
+        expect(page.get_by_text("Traceback")).to_have_count(0)
+    finally:
+        browser.close()
