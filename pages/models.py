@@ -57,8 +57,15 @@ def uploaded_task(files):
         raise CheckpointError(f"upload exactly one .safetensors and one .json file (got {names})")
     weights, meta = by_suffix[".safetensors"], by_suffix[".json"]
     check_sizes(weights.size, meta.size, weights.name, meta.name, limit="the upload limit")
-    task = task_from_bytes(weights.getvalue(), meta.getvalue(), weights.name, meta.name)
-    task.info["upload_file"] = weights.name  # shown as its name: "upload" says nothing
+    return _task_from_upload(weights.getvalue(), meta.getvalue(), weights.name, meta.name)
+
+
+@st.cache_resource(show_spinner="Checking the uploaded model and rebuilding its training data…", max_entries=2)
+def _task_from_upload(weights: bytes, metadata: bytes, weights_name: str, metadata_name: str):
+    """The checked task of an upload, built once per upload rather than on every rerun of the page
+    (keyed by the files' bytes: only the same files give the same task)."""
+    task = task_from_bytes(weights, metadata, weights_name, metadata_name)
+    task.info["upload_file"] = weights_name  # shown as its name: "upload" says nothing
     return task
 
 
