@@ -90,14 +90,15 @@ def current_link(page_path: str = "") -> str:
     return f"{page_root()}/{page_path}?{query}"
 
 
-def copy_link(page_path: str = "", upload_name: str | None = None) -> None:
-    """The "Copy link" popover: the full link in a code box (its copy icon copies it). An uploaded model
-    cannot travel in a link, and the box says so."""
+def copy_link(page_path: str = "", upload: str | None = None) -> None:
+    """The "Copy link" popover: the full link in a code box (its copy icon copies it). `upload` (the
+    file name, or "" before the files arrive) marks an uploaded model: a link cannot carry it."""
     with st.popover("Copy link", icon=":material/link:"):
-        if upload_name:
-            st.warning(f"**{upload_name}** was uploaded: it lives only in this browser session, so this link "
-                       f"cannot be shared to reproduce the run. It opens the uploader with these settings; "
-                       f"whoever opens it must upload the same two files.", icon="🔒")
+        if upload is not None:
+            named = f" (**{upload}**)" if upload else ""
+            st.warning(f"An uploaded model{named} lives only in this browser session: this link cannot be "
+                       f"shared to reproduce the run. It opens the uploader with these settings; whoever opens "
+                       f"it must upload the same two files.", icon="🔒")
         else:
             st.caption("This link opens this model with every setting on screen; a run with it repeats "
                        "this one bit for bit (same seed, same device type).")

@@ -40,7 +40,7 @@ intro, links = st.columns([5, 2], vertical_alignment="center")
 intro.markdown(WHAT_LAMBDA_IS)
 with links:
     st.page_link("pages/learn.py", label="How λ̂ works: Learn", icon=":material/school:")
-    copy_link(upload_name=task.info.get("upload_file") if task is not None and choice == UPLOAD else None)
+    copy_link(upload=(task.info.get("upload_file", "") if task is not None else "") if choice == UPLOAD else None)
 
 if note := st.session_state.pop("sent_note", None):
     st.success(note)

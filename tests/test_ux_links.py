@@ -175,7 +175,8 @@ def test_an_upload_gets_its_own_defaults_its_name_and_a_link_that_says_it_cannot
     assert {k: app.session_state[k] for k in wanted} == wanted  # not crossing:1's ε = 7e-5
     assert any("Uploaded **mnist1d_mlp_k2_s0.safetensors**" in c.value for c in app.caption)
     assert app.query_params["model"] == "upload"
-    assert any("was uploaded" in w.value and "cannot be shared" in w.value for w in app.warning)
+    assert any("(**mnist1d_mlp_k2_s0.safetensors**)" in w.value and "cannot be shared" in w.value
+               for w in app.warning)
     set_values(app, chains=2)  # a second upload is a new model: its own defaults again
     upload(app, "mnist1d_cnn_k2_s0")
     assert app.session_state["epsilon"] == defaults_for(load_task(CACHE_DIR / "mnist1d_cnn_k2_s0.safetensors"))[
@@ -185,6 +186,7 @@ def test_an_upload_gets_its_own_defaults_its_name_and_a_link_that_says_it_cannot
 def test_a_link_to_an_upload_says_the_files_must_be_uploaded_again():
     at = session({"model": "upload", "chains": "3"})
     assert any("a link cannot carry it" in i.value for i in at.info)
+    assert any("An uploaded model lives only in this browser session" in w.value for w in at.warning)
     assert at.selectbox(key="model").value == "upload"
 
 
