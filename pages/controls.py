@@ -217,9 +217,8 @@ def _length_controls(task, disabled: bool, prefix: str) -> None:
 
 
 def hyperparameter_controls(task, disabled: bool = False, prefix: str = "") -> tuple[SGLDConfig | None, str]:
-    """The sidebar controls (keys HYPER_KEYS, bound to the URL; `prefix` gives another page its own
-    set). Every value, bad nβ included, is written to the URL. Returns (config or None if invalid,
-    description of nβ)."""
+    """The sidebar controls (keys HYPER_KEYS; `prefix` gives another page its own set). Every value, a bad
+    nβ included, is written to the URL on every run. Returns (config or None if invalid, description of nβ)."""
     device = device_picker(disabled)
     step = _step_controls(task, disabled, prefix)
     _length_controls(task, disabled, prefix)
