@@ -41,8 +41,10 @@ def sidecar(path) -> pathlib.Path:
     return pathlib.Path(path).with_suffix(".json")
 
 
-def save_checkpoint(out, result, data) -> dict:
-    """Write weights and metadata for a TrainResult (atomically: temp files, then rename)."""
+def save_checkpoint(out, result, data, convergence_notes: list | None = None) -> dict:
+    """Write weights and metadata for a TrainResult (atomically: temp files, then rename). With
+    `convergence_notes` (llc_core.training) the metadata says whether training converged
+    (`converged`, and why not: `convergence_notes`); Estimate flags a model saved unconverged."""
     from dataclasses import asdict
 
     from safetensors.torch import save
@@ -64,6 +66,8 @@ def save_checkpoint(out, result, data) -> dict:
         "train_config": asdict(result.config), "train_seconds": result.seconds,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
+    if convergence_notes is not None:
+        meta |= {"converged": not convergence_notes, "convergence_notes": list(convergence_notes)}
     out.parent.mkdir(parents=True, exist_ok=True)
     for path, payload in ((out, blob), (sidecar(out), json.dumps(meta, indent=1).encode())):
         tmp = path.with_name(path.name + ".partial")
@@ -119,7 +123,17 @@ def parse_metadata(raw: bytes, label: str = "metadata") -> dict:
         raise CheckpointError(f"{label}: classes={meta['classes']} must be in [2, 10]")
     if not re.fullmatch(r"[0-9a-f]{64}", meta["sha256"]):
         raise CheckpointError(f"{label}: sha256 must be 64 hex digits")
+    _check_convergence_fields(meta, label)
     return meta
+
+
+def _check_convergence_fields(meta: dict, label: str) -> None:
+    """The optional training verdict Train writes: `converged` (bool) and `convergence_notes` (strings)."""
+    if "converged" in meta and not isinstance(meta["converged"], bool):
+        raise CheckpointError(f"{label}: field 'converged' must be true or false, got {meta['converged']!r:.60}")
+    notes = meta.get("convergence_notes", [])
+    if not isinstance(notes, list) or not all(isinstance(n, str) for n in notes):
+        raise CheckpointError(f"{label}: field 'convergence_notes' must be a list of strings, got {notes!r:.60}")
 
 
 def load_weights(blob: bytes, meta: dict, label: str = "weights") -> nn.Module:

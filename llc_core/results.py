@@ -162,11 +162,12 @@ def assemble_result(run, steps_done: int, seconds: float) -> LLCResult:
     lam, std, _, used = dg.pooled_lambda(state.lambda_chain, stats.alive)
     conv = cv.of_trace(run.traces.loss.steps, run.traces.loss.values, cfg.burnin, stats.alive, run.nbeta,
                        run.init_loss)
-    flags = dg.assess(state, final=True) + cv.flags(conv, final=True)
+    flags = dg.assess(state, final=True) + cv.flags(conv, final=True) + getattr(run, "wstar_flags", [])
     se = conv.lambda_mcse  # from the ESS, not std/√chains
     diagnostics = final_diagnostics(stats) | {
         "rhat": conv.rhat, "ess_bulk": conv.ess_bulk, "ess_tail": conv.ess_tail,
-        "lambda_hat_mcse": conv.lambda_mcse, "convergence": conv.to_dict()}
+        "lambda_hat_mcse": conv.lambda_mcse, "convergence": conv.to_dict(),
+        "wstar": run.wstar_check.to_dict() if getattr(run, "wstar_check", None) is not None else None}
     return LLCResult(
         lambda_hat=lam, lambda_hat_std=std, lambda_hat_se=se,
         lambda_hat_per_chain=state.lambda_chain.tolist(), chains_used=used, init_loss=run.init_loss,

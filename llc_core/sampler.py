@@ -21,6 +21,7 @@ import torch
 
 from . import convergence as cv
 from . import diagnostics as dg
+from . import wstar
 from .chainstats import ChainStats
 from .config import SGLDConfig, default_nbeta
 from .device_step import DeviceStepper
@@ -76,6 +77,9 @@ class SGLDRun:
         model = copy.deepcopy(task.model).to(dev).eval()
         self.x, self.y = task.x.to(dev), task.y.to(dev)
         self.init_loss = full_loss(model, self.x, self.y, task.loss_fn)
+        # Is w* a minimum at all? (llc_core/wstar.py; flagged from the first record on)
+        self.wstar_check = wstar.check(model, self.x, self.y, task.loss_fn, self.nbeta, cfg.gamma, task.info)
+        self.wstar_flags = wstar.flags(self.wstar_check)
         flat = Flat(model)
         self.w_star = flat.flatten(model).to(dev)
         self.W = self.w_star.repeat(cfg.chains, 1)
@@ -142,7 +146,7 @@ class SGLDRun:
             conv = cv.of_trace(loss.steps, loss.values, self.cfg.burnin, self.stats.alive, self.nbeta,
                                self.init_loss)
             self.live_convergence, self.live_convergence_at = cv.flags(conv, final=False), time.monotonic()
-        progress.flags = progress.flags + self.live_convergence
+        progress.flags = progress.flags + self.live_convergence + self.wstar_flags
         progress.status = dg.status_of(progress.flags)
 
     def _reports(self, step: int) -> bool:

@@ -13,7 +13,7 @@ from llc_core.config import InputError
 from llc_core.jobs import AutoCalibrateJob, SweepJob
 from llc_core.plots import sweep_heatmap
 from pages.common import send_to_estimate
-from pages.controls import EPS_GRID, GAMMA_GRID, run_stop_buttons, snap
+from pages.controls import EPS_GRID, GAMMA_GRID, reset_button, run_stop_buttons, snap
 from pages.jobview import PageJobs
 from pages.models import model_picker
 
@@ -46,9 +46,7 @@ def sweep_controls(task, disabled: bool):
                     persist_state="session", disabled=disabled)
     st.number_input("Burn-in per cell", 0, MAX_CELL_BURNIN, step=50, key="cal_burnin",
                     persist_state="session", disabled=disabled)
-    if st.button("Reset to the pilot grid", disabled=disabled):
-        ss.update(sweep_defaults(task))
-        st.rerun()
+    reset_button("Reset to the pilot grid", sweep_defaults(task), key="cal_reset", disabled=disabled)
     grid = SweepGrid(tuple(ss["cal_epsilons"]), tuple(ss["cal_gammas"]), tuple(ss["cal_nbeta_mults"]))
     pilot = task.defaults.replace(chains=int(ss["cal_chains"]), draws=int(ss["cal_draws"]),
                                                burnin=int(ss["cal_burnin"]))

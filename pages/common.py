@@ -3,6 +3,8 @@ settings from one page to Estimate. UI only: the work lives in llc_core."""
 
 from __future__ import annotations
 
+import urllib.parse
+
 import streamlit as st
 
 from llc_core.config import InputError
@@ -12,6 +14,8 @@ from pages.controls import GAMMA_GRID, apply_defaults, eps_options, snap
 from pages.models import cached_task
 from pages.navigation import require_app_navigation
 
+# The pages' URL paths (st.Page derives them from the file names; Estimate is the default, at "/").
+PAGE_PATHS = ("estimate", "compare", "calibrate", "variability", "learn", "train")
 # Stop waits this long for the job to end (its worker gets STOP_GRACE = 0.5 s to return the partial
 # result, then is killed), so the page redraws already stopped instead of one poll later.
 STOP_WAIT = 2.0
@@ -61,4 +65,41 @@ def take_sent_settings() -> None:
         elif key == "gamma":
             value = snap(value, GAMMA_GRID)
         st.session_state[key] = value
+    st.session_state["controls_for"] = sent["model"]  # filled for this model: fill_controls keeps them
     st.session_state["sent_note"] = sent["note"]
+
+
+def page_root() -> str:
+    """The app's address without a page path, from the browser's URL (st.context.url), else from the
+    request's Host header; "" when neither is known (the link is then relative)."""
+    url = st.context.url
+    if not url:
+        host = st.context.headers.get("host") if st.context.headers else None
+        return f"http://{host}" if host else ""
+    root = urllib.parse.urlsplit(url)
+    path = root.path.rstrip("/")
+    last = path.rsplit("/", 1)[-1]
+    if last in PAGE_PATHS:  # the session may have started on another page: drop its path
+        path = path[: -len(last)].rstrip("/")
+    return f"{root.scheme}://{root.netloc}{path}"
+
+
+def current_link(page_path: str = "") -> str:
+    """The full link to this page with everything now in the URL (model and every setting)."""
+    query = urllib.parse.urlencode(st.query_params.to_dict(), safe=":,")
+    return f"{page_root()}/{page_path}?{query}"
+
+
+def copy_link(page_path: str = "", upload: str | None = None) -> None:
+    """The "Copy link" popover: the full link in a code box (its copy icon copies it). `upload` (the
+    file name, or "" before the files arrive) marks an uploaded model: a link cannot carry it."""
+    with st.popover("Copy link", icon=":material/link:"):
+        if upload is not None:
+            named = f" (**{upload}**)" if upload else ""
+            st.warning(f"An uploaded model{named} lives only in this browser session: this link cannot be "
+                       f"shared to reproduce the run. It opens the uploader with these settings; whoever opens "
+                       f"it must upload the same two files.", icon="🔒")
+        else:
+            st.caption("This link opens this model with every setting on screen; a run with it repeats "
+                       "this one bit for bit (same seed, same device type).")
+        st.code(current_link(page_path), language=None, wrap_lines=True)

@@ -8,7 +8,7 @@ import streamlit as st
 from llc_core.jobs import EstimateJob
 from llc_core.plots import compare_figure
 from pages.controls import (EPS_GRID, apply_defaults, defaults_for, hyperparameter_controls, init_defaults,
-                            run_stop_buttons, show_url_problems, snap)
+                            reset_button, run_stop_buttons, show_url_problems, snap)
 from pages.jobview import PageJobs
 from pages.models import DEFAULT_MODEL, model_picker
 from pages.live import fmt, numbers, run_info, run_panel, status_word
@@ -49,9 +49,8 @@ with st.sidebar:
         show_url_problems()
         small = task_a if task_a.n <= task_b.n else task_b  # batch and nβ must suit both
         config, nbeta_text = hyperparameter_controls(small, disabled=running, prefix=PREFIX)
-        if st.button("Reset to settings safe for both", disabled=running):
-            apply_defaults(task_a, PREFIX, shared_defaults(task_a, task_b))
-            st.rerun()
+        reset_button("Reset to settings safe for both", shared_defaults(task_a, task_b), key="cmp_reset",
+                     prefix=PREFIX, disabled=running)
     run_clicked, stop_clicked = run_stop_buttons("cmp_", running, config is not None, "Run both")
 
 if stop_clicked:

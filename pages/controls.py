@@ -22,7 +22,6 @@ SAMPLER_HELP = {"sgld": "SGLD (Lau et al. 2023)", "rmsprop_sgld": "RMSProp-preco
 INT_RANGES = {"chains": (1, UI_MAX_CHAINS), "draws": (10, UI_MAX_DRAWS), "burnin": (0, UI_MAX_BURNIN),
               "thin": (1, UI_MAX_THIN), "seed": (0, 2**31 - 1)}
 NOISE_RANGE = (0.0, 10.0)
-BIND = "query-params"  # every control is mirrored in the URL, so a link reproduces a run
 
 
 def snap(value: float, grid: list[float]) -> float:
@@ -63,23 +62,69 @@ def defaults_for(task) -> dict:
 
 
 def apply_defaults(task, prefix: str = "", values: dict | None = None) -> None:
+    """Set the controls to these values (the model's defaults unless given). Only before the
+    widgets are drawn in this run; a button uses reset_button, whose callback runs before them."""
     for key, value in (values or defaults_for(task)).items():
         st.session_state[prefix + key] = value
 
 
+def reset_button(label: str, values: dict, key: str, prefix: str = "", disabled: bool = False) -> bool:
+    """A button that puts widgets back to `values` (widget key without `prefix` -> value). They are set in
+    its on_click callback, which Streamlit runs before the next run creates the widgets: setting a
+    widget's state after the widget was drawn raises StreamlitWidgetAlreadyInstantiatedError."""
+    def reset():
+        st.session_state.update({prefix + name: value for name, value in values.items()})
+
+    return st.button(label, key=key, on_click=reset, disabled=disabled)
+
+
 def init_defaults(task, prefix: str = "", values: dict | None = None) -> None:
-    """First visit: fill controls from the model's defaults unless the URL set them (validly)."""
+    """First visit: fill controls from the URL where it sets them (validly), else from the defaults."""
     for key, value in (values or defaults_for(task)).items():
         if prefix + key in st.session_state:
             continue
         raw = st.query_params.get(prefix + key)
         problem = None if raw is None else url_value_problem(key, raw, task)
         if problem:
-            # A bound widget would silently fall back to its minimum; say so and use the default.
             st.session_state.setdefault("url_problems", []).append(
                 f"Ignored {prefix + key}={raw[:40]!r} from the link: {problem}. Using {value!r}.")
-        if raw is None or problem:
-            st.session_state[prefix + key] = value
+        st.session_state[prefix + key] = value if raw is None or problem else url_value(key, raw, task)
+
+
+def url_text(key: str, value) -> str:
+    """A control's value as the URL carries it; url_value reads it back to the identical value."""
+    if key == "epsilon":
+        return fmt_eps(value)
+    if key == "gamma":
+        return f"{value:g}"
+    if key == "noise_scale":
+        return repr(float(value))  # shortest text that reads back to the same float
+    return str(value)
+
+
+def url_value(key: str, raw: str, task):
+    """The control's value for a URL text that url_value_problem accepted (ε and γ: the exact
+    slider value whose text it is, so a link runs bit for bit what was on screen)."""
+    if key == "epsilon":
+        return next(v for v in eps_options(task) if fmt_eps(v) == raw)
+    if key == "gamma":
+        return next(v for v in GAMMA_GRID if f"{v:g}" == raw)
+    if key == "noise_scale":
+        return float(raw)
+    if key in INT_RANGES or key == "batch_size":
+        return int(raw)
+    return raw  # sampler, nβ (checked where it is parsed), device
+
+
+def write_url(prefix: str = "", keys=HYPER_KEYS + (DEVICE_KEY,)) -> None:
+    """Put every control's value in the URL (all of them, not only those that differ from a default),
+    so the address bar is always a link that reproduces what is on screen."""
+    for key in keys:
+        name = key if key == DEVICE_KEY else prefix + key
+        if name in st.session_state:
+            text = url_text(key, st.session_state[name])
+            if st.query_params.get(name) != text:
+                st.query_params[name] = text
 
 
 def _number_between(raw: str, low: float, high: float, kind=int) -> bool:
@@ -126,7 +171,7 @@ def device_picker(disabled: bool = False) -> str:
         if problem:  # shown here: the page has shown the other URL problems before this picker
             st.warning(f"Ignored device={raw[:40]!r} from the link: {problem}. Using 'auto'.", icon="🔗")
         st.session_state[DEVICE_KEY] = "auto" if raw is None or problem else raw
-    st.selectbox("Device", ["auto"] + available_devices(), key=DEVICE_KEY, disabled=disabled, bind=BIND,
+    st.selectbox("Device", ["auto"] + available_devices(), key=DEVICE_KEY, disabled=disabled,
                  help="auto = the first GPU when there is one, else the CPU.")
     st.caption(describe_devices())
     return st.session_state[DEVICE_KEY]
@@ -134,17 +179,16 @@ def device_picker(disabled: bool = False) -> str:
 
 def _step_controls(task, disabled: bool, prefix: str) -> tuple[float, str] | None:
     """Sampler, ε, γ and nβ; (nβ, how it was chosen), or None with nβ's error shown."""
-    # Plain option names: a bound selectbox writes the shown text into the URL.
-    st.selectbox("Sampler", SAMPLERS, key=prefix + "sampler", disabled=disabled, bind=BIND,
+    st.selectbox("Sampler", SAMPLERS, key=prefix + "sampler", disabled=disabled,
                  help="The SG-MCMC update rule: " + "; ".join(f"{k} = {v}" for k, v in SAMPLER_HELP.items())
                       + ". RMSProp-SGLD rescales each parameter's step by its gradient history.")
     st.select_slider("Step size ε", eps_options(task), key=prefix + "epsilon", format_func=fmt_eps,
                      help="SGLD step size. Too large → divergence; too small → chains barely move.",
-                     disabled=disabled, bind=BIND, persist_state="session")
+                     disabled=disabled, persist_state="session")
     st.select_slider("Localization γ", GAMMA_GRID, key=prefix + "gamma", format_func=lambda v: f"{v:g}",
                      help="Pull towards w*. Larger γ keeps chains near w* (guards against negative λ̂).",
-                     disabled=disabled, bind=BIND, persist_state="session")
-    st.text_input("Inverse temperature nβ", key=prefix + "nbeta", disabled=disabled, bind=BIND,
+                     disabled=disabled, persist_state="session")
+    st.text_input("Inverse temperature nβ", key=prefix + "nbeta", disabled=disabled,
                   help="auto = n/log n; '2x' = twice that; or a number.")
     try:
         nbeta, nbeta_text = parse_nbeta(st.session_state.get(prefix + "nbeta", "auto"), task.n)
@@ -157,7 +201,7 @@ def _step_controls(task, disabled: bool, prefix: str) -> tuple[float, str] | Non
 
 def _length_controls(task, disabled: bool, prefix: str) -> None:
     """Chains, draws, burn-in, batch size, and (under Advanced) thinning, σ and the seed."""
-    ss, common = st.session_state, {"disabled": disabled, "bind": BIND, "persist_state": "session"}
+    ss, common = st.session_state, {"disabled": disabled, "persist_state": "session"}
     st.slider("Chains", *INT_RANGES["chains"], key=prefix + "chains", **common)
     st.number_input("Draws per chain", *INT_RANGES["draws"], step=100, key=prefix + "draws", **common)
     st.number_input("Burn-in steps", *INT_RANGES["burnin"], step=100, key=prefix + "burnin", **common)
@@ -173,14 +217,15 @@ def _length_controls(task, disabled: bool, prefix: str) -> None:
 
 
 def hyperparameter_controls(task, disabled: bool = False, prefix: str = "") -> tuple[SGLDConfig | None, str]:
-    """The sidebar controls (keys HYPER_KEYS, bound to the URL; `prefix` gives another page its own
-    set). Returns (config or None if invalid, description of nβ)."""
+    """The sidebar controls (keys HYPER_KEYS; `prefix` gives another page its own set). Every value, a bad
+    nβ included, is written to the URL on every run. Returns (config or None if invalid, description of nβ)."""
     device = device_picker(disabled)
     step = _step_controls(task, disabled, prefix)
+    _length_controls(task, disabled, prefix)
+    write_url(prefix)
     if step is None:
         return None, ""
     nbeta, nbeta_text = step
-    _length_controls(task, disabled, prefix)
     ss = st.session_state
     ints = {k: int(ss[prefix + k]) for k in ("chains", "draws", "burnin", "thin", "seed", "batch_size")}
     try:

@@ -5,13 +5,16 @@ import streamlit as st
 
 from llc_core.jobs import EstimateJob
 from llc_core.plots import loss_figure
-from pages.common import session_jobs, take_sent_settings
-from pages.controls import (apply_defaults, hyperparameter_controls, init_defaults, run_stop_buttons,
-                            show_url_problems)
-from pages.models import model_picker
+from pages.common import copy_link, session_jobs, take_sent_settings
+from pages.controls import defaults_for, hyperparameter_controls, reset_button, run_stop_buttons, show_url_problems
+from pages.models import UPLOAD, fill_controls, model_label, model_picker
 from pages.checks import checks_panel
 from pages.jobview import PageJobs
 from pages.live import run_info, run_panel
+
+WHAT_LAMBDA_IS = ("**λ̂ estimates the local learning coefficient**: how much room the trained weights w* have "
+                  "before the loss rises — roughly the number of parameters the model really uses, halved. "
+                  "It comes from SGLD chains sampled near w*.")
 
 st.title("Estimate λ̂")
 page = PageJobs("estimate")
@@ -20,23 +23,32 @@ take_sent_settings()
 
 with st.sidebar:
     choice, task = model_picker(disabled=running)
+    run_area = st.container()  # Run/Stop right under the model, above the fold on a projector
     config = None
     if task is not None:
-        init_defaults(task)
+        fill_controls(choice, task)
         show_url_problems()
-        st.caption(f"{task.num_params:,} parameters · n = {task.n:,} training points")
+        name = f"Uploaded **{task.info['upload_file']}** · " if choice == UPLOAD else ""
+        plural = "" if task.num_params == 1 else "s"
+        st.caption(f"{name}{task.num_params:,} parameter{plural} · n = {task.n:,} training points")
         config, nbeta_text = hyperparameter_controls(task, disabled=running)
-        if st.button("Reset to this model's defaults", disabled=running):
-            apply_defaults(task)
-            st.rerun()
-    run_clicked, stop_clicked = run_stop_buttons("", running, config is not None)
+        reset_button("Reset to this model's defaults", defaults_for(task), key="reset", disabled=running)
+    with run_area:
+        run_clicked, stop_clicked = run_stop_buttons("", running, config is not None)
+
+intro, links = st.columns([5, 2], vertical_alignment="center")
+intro.markdown(WHAT_LAMBDA_IS)
+with links:
+    st.page_link("pages/learn.py", label="How λ̂ works: Learn", icon=":material/school:")
+    copy_link(upload=(task.info.get("upload_file", "") if task is not None else "") if choice == UPLOAD else None)
 
 if note := st.session_state.pop("sent_note", None):
     st.success(note)
 if stop_clicked:
     page.stop()
 if run_clicked and config is not None:
-    page.start(lambda: EstimateJob(task, config), run_info(task, choice, nbeta_text), "estimate_info")
+    page.start(lambda: EstimateJob(task, config), run_info(task, model_label(choice, task), nbeta_text),
+               "estimate_info")
 
 if task is not None:
     with st.expander("Checks without ground truth", expanded=session_jobs().get("checks") is not None):

@@ -100,9 +100,15 @@ def live_view():
         st.warning(f"Stopped after {len(history)} epochs: a half-trained w* is not a minimum (λ̂ would be "
                    f"negative), so nothing was saved.")
     elif state == "done" and meta is not None:
-        st.success(f"Saved **{meta['name']}**: test accuracy {meta['test_accuracy']:.1%}, train loss "
-                   f"{meta['train_loss']:.4f}, {meta['num_params']:,} parameters, "
-                   f"{meta['train_seconds']:.0f} s.")
+        saved = (f"Saved **{meta['name']}**: test accuracy {meta['test_accuracy']:.1%}, train accuracy "
+                 f"{meta['train_accuracy']:.1%}, train loss {meta['train_loss']:.4f}, {meta['num_params']:,} "
+                 f"parameters, {meta['train_seconds']:.0f} s.")
+        if meta.get("converged") is False:  # saved, but marked: Estimate flags its λ̂ (wstar_not_minimum)
+            st.warning(saved + "  \n**Stopped far from convergence** — " + "; ".join(meta["convergence_notes"])
+                       + ". λ̂ needs a minimum: it will be flagged `wstar_not_minimum`. **Fix:** train again "
+                       "with the recipe's epochs.", icon="⚠️")
+        else:
+            st.success(saved)
         model_catalogue.clear()
         if st.button("Estimate λ̂ for it", key="train_open", type="primary"):
             send_to_estimate(meta["name"], {}, note=f"Loaded {meta['name']} with its default settings.")
