@@ -62,3 +62,28 @@ def take_sent_settings() -> None:
             value = snap(value, GAMMA_GRID)
         st.session_state[key] = value
     st.session_state["sent_note"] = sent["note"]
+
+
+# -- figures: theme and presentation mode (issue 13) ------------------------------------------
+
+PRESENTATION_KEY = "presentation"
+
+
+def presentation_toggle() -> bool:
+    """The sidebar's "Presentation mode" switch (kept for the session, on every page that calls it):
+    larger ticks and annotations, thicker lines, taller plots for a projector."""
+    st.session_state.setdefault(PRESENTATION_KEY, False)
+    return st.sidebar.toggle("Presentation mode", key=PRESENTATION_KEY, persist_state="session",
+                             help="Larger text (≥ 16 px), thicker lines and taller plots, for a room.")
+
+
+def style_figure(fig):
+    """`fig` sized for the current mode (llc_core.plots.style). Colours are left to the theme."""
+    from llc_core.plots import style
+
+    return style(fig, presentation=bool(st.session_state.get(PRESENTATION_KEY)))
+
+
+def show_figure(fig, **kwargs):
+    """st.plotly_chart of the styled figure, in Streamlit's theme (light or dark, as the viewer chose)."""
+    return st.plotly_chart(style_figure(fig), theme="streamlit", **kwargs)

@@ -1,0 +1,137 @@
+"""Issue 13, the explorer pages: Calibrate as a sweep explorer (reuse, colour scale, traces),
+task-variability statistics, theme-safe figure styling, presentation mode."""
+
+import math
+
+import numpy as np
+import plotly.graph_objects as go
+import pytest
+import scipy.stats
+
+import llc_core.calibrate as calibrate
+import llc_core.sweep as sweep_module
+from llc_core import plots
+from llc_core.sweep import SweepGrid, cell_config, sweep
+from llc_core.toys import parse_toy
+
+
+class CountingRun(sweep_module.SGLDRun):
+    """The real SGLDRun, counting how many runs were started (a spy: it changes nothing)."""
+    started = 0
+
+    def __init__(self, *args, **kwargs):
+        type(self).started += 1
+        super().__init__(*args, **kwargs)
+
+
+def count_runs(monkeypatch):
+    CountingRun.started = 0
+    monkeypatch.setattr(sweep_module, "SGLDRun", CountingRun)
+    monkeypatch.setattr(calibrate, "SGLDRun", CountingRun)
+    return CountingRun
+
+
+# -- auto-calibrate reuses the cells a sweep already ran ----------------------------------------
+
+def small_base(task):
+    return task.defaults.replace(chains=2, draws=250, burnin=50)
+
+
+def test_auto_calibrate_reuses_swept_cells_instead_of_running_them(monkeypatch):
+    """The page's flow: a sweep at the pilot length around the default ε, then auto-calibrate given
+    those cells. Every ladder cell it needs that the sweep ran is taken, not rerun (counted), and the
+    answer is the same as without them (same seed, same settings: same numbers)."""
+    task = parse_toy("crossing:1")
+    base = small_base(task)
+    runs = count_runs(monkeypatch)
+    alone = calibrate.auto_calibrate(task, budget_seconds=300, base=base)
+    runs_alone = runs.started
+    pilot = calibrate.pilot_config(task, base.replace(seed=0))
+    start = calibrate.ladder_index(base.epsilon)
+    grid = SweepGrid(tuple(calibrate.LADDER[start - 2: start + 3]), (base.gamma,), (1.0,))
+    swept = list(sweep(task, grid, pilot))
+    known = [(cell_config(pilot, c.epsilon, c.gamma, 1.0, task.n), c) for c in swept]
+    runs.started, seen = 0, []
+    helped = calibrate.auto_calibrate(task, budget_seconds=300, base=base, known_cells=known, on_cell=seen.append)
+    assert helped.reused >= 1, helped.reasons  # the ladder walk passes through a swept rung
+    assert runs.started == runs_alone - helped.reused  # exactly the reused cells were not run again
+    assert sum(any(cell is c for c in swept) for cell in seen) == helped.reused  # the sweep's own cells
+    assert (helped.epsilon, helped.lambda_hat) == (alone.epsilon, alone.lambda_hat)
+    assert any("reused" in r for r in helped.reasons)
+
+
+def test_a_cell_with_other_settings_is_not_reused():
+    task = parse_toy("crossing:1")
+    pilot = calibrate.pilot_config(task)
+    config = cell_config(pilot, 1e-4, 1.0, 1.0, task.n)
+    cell = sweep_module.Cell(1e-4, 1.0, 1.0, config.nbeta, 0.5, 0.1, "ok", [], 0.9, 1.0)
+    assert calibrate.known_cell([(config, cell)], config) is cell
+    assert calibrate.known_cell([(config.replace(draws=config.draws + 1), cell)], config) is None
+    assert calibrate.known_cell([(config, cell)], config.replace(epsilon=3e-4)) is None
+
+
+# -- task variability: slope confidence intervals and the slope-difference test ---------------
+
+from llc_core.variability import Row, slope_difference, slope_fit, slope_fits, summarize  # noqa: E402
+
+
+def two_lines(seed=0):
+    rng = np.random.default_rng(seed)
+    k = np.repeat(np.arange(2, 11), 3).astype(float)
+    return k, 1.0 + 0.8 * k + rng.normal(0, 0.6, k.size), 2.0 + 0.3 * k + rng.normal(0, 0.9, k.size)
+
+
+def test_slope_ci_matches_scipy_linregress():
+    k, mlp, _ = two_lines()
+    fit = slope_fit(k, mlp)
+    ref = scipy.stats.linregress(k, mlp)
+    assert fit.slope == pytest.approx(ref.slope, rel=1e-12)
+    assert fit.se == pytest.approx(ref.stderr, rel=1e-10)
+    half = scipy.stats.t.ppf(0.975, k.size - 2) * ref.stderr
+    assert (fit.ci_low, fit.ci_high) == (pytest.approx(ref.slope - half), pytest.approx(ref.slope + half))
+    assert fit.r2 == pytest.approx(ref.rvalue**2)
+
+
+def test_slope_difference_equals_the_interaction_term_of_one_regression():
+    """Reference computed independently: y ~ 1 + g + K + K·g by least squares; the t of K·g is the
+    slope-difference t (same pooled variance, n − 4 degrees of freedom)."""
+    k, mlp, cnn = two_lines(1)
+    x = np.concatenate([k, k])
+    g = np.concatenate([np.ones_like(k), np.zeros_like(k)])  # 1 = MLP
+    y = np.concatenate([mlp, cnn])
+    design = np.column_stack([np.ones_like(x), g, x, x * g])
+    coef, sse, *_ = np.linalg.lstsq(design, y, rcond=None)
+    df = y.size - 4
+    cov = sse[0] / df * np.linalg.inv(design.T @ design)
+    t_ref = coef[3] / math.sqrt(cov[3, 3])
+    p_ref = 2 * scipy.stats.t.sf(abs(t_ref), df)
+    d = slope_difference(slope_fit(k, mlp), slope_fit(k, cnn))
+    assert d.difference == pytest.approx(coef[3], rel=1e-10)
+    assert d.se == pytest.approx(math.sqrt(cov[3, 3]), rel=1e-10)
+    assert d.t == pytest.approx(t_ref, rel=1e-10) and d.df == df
+    assert d.p_value == pytest.approx(p_ref, rel=1e-8) and d.p_value < 0.05
+
+
+def test_too_few_points_give_nan_not_an_error():
+    fit = slope_fit([2, 3], [1.0, 2.0])
+    assert math.isfinite(fit.slope) and math.isnan(fit.se)
+    assert math.isnan(slope_difference(fit, fit).p_value)
+
+
+def row(arch, k, seed, lam, status="ok", flags=()):
+    return Row(f"m_{arch}_{k}_{seed}", arch, k, seed, lam, 0.1, status, False, list(flags), {})
+
+
+def test_flagged_runs_carry_their_codes_into_the_summary_and_the_figure():
+    rows = [row("MLP", 2, 0, 3.0), row("MLP", 2, 1, 3.4, "warning", ["not_stationary"]), row("MLP", 5, 0, 5.0),
+            row("MLP", 5, 1, 5.2), row("MLP", 8, 0, 7.1)]
+    s = summarize(rows)["MLP"]
+    assert s["flagged"] == [True, False, False] and s["flag_codes"][0] == ["not_stationary"]
+    fig = plots.variability_figure(summarize(rows))
+    runs = next(t for t in fig.data if "runs" in t.name)
+    hollow = [sym == "circle-open" for sym in runs.marker.symbol]
+    assert hollow == [r.flagged for r in rows]
+    assert "not_stationary" in runs.customdata[1][1]
+    means = next(t for t in fig.data if "mean" in t.name)
+    assert list(means.marker.symbol) == ["diamond-open", "diamond", "diamond"]
+    assert slope_fits(rows)["MLP"].n == 5
