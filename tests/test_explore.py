@@ -135,3 +135,97 @@ def test_flagged_runs_carry_their_codes_into_the_summary_and_the_figure():
     means = next(t for t in fig.data if "mean" in t.name)
     assert list(means.marker.symbol) == ["diamond-open", "diamond", "diamond"]
     assert slope_fits(rows)["MLP"].n == 5
+
+
+# -- figures: theme-safe colours, a colour scale no outlier swamps, presentation mode ----------
+
+def every_figure():
+    steps = np.arange(0, 100, 10)
+    lam = np.vstack([np.linspace(0, 1, 10), np.linspace(0, 1.2, 10)])
+    cells = [sweep_module.Cell(e, g, 1.0, 100.0, lam_, 0.1, "ok", [] if lam_ < 100 else ["low_mala"], 0.9, 1.0)
+             for e, g, lam_ in [(1e-5, 1.0, 0.4), (1e-4, 1.0, 0.5), (1e-3, 1.0, 4290.0), (1e-5, 10.0, 0.45)]]
+    yield plots.loss_figure(steps, lam - 0.5, burnin=20, diverged={0: 50})
+    yield plots.lambda_figure(steps, lam, lam.mean(0), burnin=20, true_lambda=0.5, target=0.49)
+    yield plots.compare_figure([{"label": "A: MLP", "steps": steps, "lam": lam, "pooled": lam.mean(0), "burnin": 0}])
+    yield plots.sweep_heatmap([1e-5, 1e-4, 1e-3], [1.0, 10.0], {(c.epsilon, c.gamma): (c.lambda_hat, c.verdict)
+                                                                for c in cells}, chosen=(1e-4, 1.0))
+    yield plots.sweep_lines(cells)
+    yield plots.variability_figure(summarize([row("MLP", k, s, k + s * 0.1) for k in (2, 5) for s in (0, 1)]))
+
+
+def colours_in(fig: go.Figure) -> list[str]:
+    """Every explicit colour of lines, markers, shapes and annotations in the figure."""
+    found = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key in ("color", "fillcolor", "bgcolor") and isinstance(value, str):
+                    found.append(value)
+                else:
+                    walk(value)
+        elif isinstance(node, (list, tuple)):
+            for value in node:
+                walk(value)
+    spec = fig.to_plotly_json()
+    spec["layout"].pop("template", None)  # plotly's default, which Streamlit replaces by its theme
+    walk(spec)
+    return found
+
+
+def luminance(colour: str) -> float | None:
+    if colour.startswith("#") and len(colour) in (4, 7):
+        hex6 = colour[1:] if len(colour) == 7 else "".join(ch * 2 for ch in colour[1:])
+        r, g, b = (int(hex6[i:i + 2], 16) for i in (0, 2, 4))
+        return (0.2126 * r + 0.7152 * g + 0.0722 * b) / 255
+    return None  # rgba(...) washes and named colours: not ink
+
+
+@pytest.mark.parametrize("index", range(6))
+def test_figures_leave_the_background_to_the_theme_and_use_no_near_black_or_near_white_ink(index):
+    fig = list(every_figure())[index]
+    import plotly.io as pio
+
+    layout = fig.to_plotly_json()["layout"]
+    assert "plot_bgcolor" not in layout and "paper_bgcolor" not in layout
+    assert fig.layout.template == pio.templates[pio.templates.default]  # no template of our own (Streamlit themes it)
+    inks = [(c, luminance(c)) for c in colours_in(fig) if luminance(c) is not None]
+    assert all(0.15 <= lum <= 0.85 for _, lum in inks), [c for c, lum in inks if not 0.15 <= lum <= 0.85]
+
+
+def test_heatmap_colour_scale_is_log_so_one_outlier_does_not_swamp_the_rest():
+    fig = list(every_figure())[3]
+    heat = fig.data[0]
+    assert heat.colorbar.title.text == "λ̂ (log scale)"
+    z = np.array(heat.z, float)
+    assert z[0, 0] == pytest.approx(math.log10(0.4)) and z[0, 2] == pytest.approx(math.log10(4290.0))
+    # the outlier spans ~4 decades of colour, the two ordinary cells stay apart (not both at the bottom)
+    span = np.nanmax(z) - np.nanmin(z)
+    assert (z[0, 1] - z[0, 0]) / span > 0.02  # linear scale: (0.5 - 0.4) / 4290 ≈ 2e-5
+    assert heat.text[0][2] == "⚠ 4.29e+03"  # the cell still says the value itself (flagged: ⚠)
+    assert list(heat.colorbar.ticktext)[:2] == ["0.1", "0.3"]
+
+
+def test_colour_scale_clips_when_a_value_is_not_positive():
+    z, title, _ = plots.colour_scale([[-1.0, 0.5, 0.6, 0.7, 0.8, 1000.0]])
+    assert title.startswith("λ̂ (clipped to ") and np.nanmax(z) < 1000 and np.nanmin(z) > -1
+
+
+def test_default_text_is_at_least_12px_and_presentation_mode_enlarges_everything():
+    for fig in every_figure():
+        plots.style(fig)
+        assert fig.layout.font.size >= 12 and fig.layout.xaxis.tickfont.size >= 12
+        assert all((a.font.size or 12) >= 12 for a in fig.layout.annotations)
+    normal = plots.style(list(every_figure())[1])
+    big = plots.style(list(every_figure())[1], presentation=True)
+    assert big.layout.xaxis.tickfont.size >= 16 and big.layout.legend.font.size >= 16
+    assert all(a.font.size >= 16 for a in big.layout.annotations)
+    assert big.layout.height > normal.layout.height
+    pooled = [t for t in big.data if t.name == "pooled λ̂"][0]
+    assert pooled.line.width > [t for t in normal.data if t.name == "pooled λ̂"][0].line.width
+
+
+def test_true_lambda_and_target_labels_sit_at_opposite_ends():
+    fig = list(every_figure())[1]
+    notes = {a.text.split(" =")[0]: a for a in fig.layout.annotations if "=" in (a.text or "")}
+    assert notes["true λ"].x != notes["finite-n target"].x

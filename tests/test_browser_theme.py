@@ -1,0 +1,128 @@
+"""Issue 13 in a real browser at a projector's 1280×720, light and dark: the explorer pages (Calibrate,
+MLP vs CNN, Task variability, Learn) follow the theme, clicks on the Calibrate heatmap pick a cell, a
+Learn demo's result comes into view. Screenshots (looked at) land in tests/artifacts/theme_*.png.
+
+The theme is the browser's (Streamlit follows prefers-color-scheme when no theme is configured):
+each page is shot in light, then the same session is switched to dark with `emulate_media`.
+"""
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.test_browser import ARGS, ARTIFACTS, CHROMIUM, fill, playwright, server  # noqa: F401 (fixtures)
+
+DARK_BACKGROUND = "rgb(14, 17, 23)"  # Streamlit's dark theme
+
+
+@pytest.fixture(scope="module")
+def page(server, playwright):  # noqa: F811
+    ARTIFACTS.mkdir(exist_ok=True)
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    context = browser.new_context(viewport={"width": 1280, "height": 720}, color_scheme="light")
+    page = context.new_page()
+    yield page
+    browser.close()
+
+
+def app_background(page) -> str:
+    return page.evaluate("getComputedStyle(document.querySelector('.stApp')).backgroundColor")
+
+
+def plot_backgrounds(page) -> list[str]:
+    """The fill of every plotly figure's plotting area (rect.bg)."""
+    return page.evaluate("[...document.querySelectorAll('.js-plotly-plot rect.bg')].map(r => r.style.fill)")
+
+
+def shoot_both(page, name: str, full_page: bool = True) -> None:
+    """Screenshot in light, switch the session to dark, check no plot keeps a light background, shoot."""
+    page.emulate_media(color_scheme="light")
+    page.wait_for_timeout(800)
+    page.screenshot(path=ARTIFACTS / f"theme_{name}_light.png", full_page=full_page)
+    page.emulate_media(color_scheme="dark")
+    expect(page.locator(".stApp")).to_have_css("background-color", DARK_BACKGROUND, timeout=10_000)
+    page.wait_for_timeout(1200)  # plotly redraws in the new theme
+    light = [bg for bg in plot_backgrounds(page) if bg and bg.startswith("rgb(") and _luminance(bg) > 0.6]
+    assert not light, f"{name}: plot areas with a light background in dark mode: {light}"
+    page.screenshot(path=ARTIFACTS / f"theme_{name}_dark.png", full_page=full_page)
+    page.emulate_media(color_scheme="light")
+    expect(page.locator(".stApp")).not_to_have_css("background-color", DARK_BACKGROUND, timeout=10_000)
+
+
+def _luminance(rgb: str) -> float:
+    r, g, b = (int(v) for v in rgb[rgb.index("(") + 1: rgb.index(")")].split(",")[:3])
+    return (0.2126 * r + 0.7152 * g + 0.0722 * b) / 255
+
+
+def test_calibrate_heatmap_click_shows_the_cell_and_follows_the_theme(server, page):  # noqa: F811
+    grid = "cal_model=toy:crossing:2&cal_epsilons=1.0e-05&cal_epsilons=1.0e-04&cal_epsilons=1.0e-03" \
+           "&cal_gammas=1&cal_gammas=10&cal_chains=2&cal_draws=60&cal_burnin=0"
+    page.goto(f"{server}/calibrate?{grid}")
+    run = page.locator(".st-key-cal_run button")
+    expect(run).to_be_enabled(timeout=90_000)
+    expect(page.get_by_text("6 cells", exact=False)).to_be_visible()  # the grid came from the link
+    run.click()
+    expect(page.get_by_text("Sweep finished: 6 cells")).to_be_visible(timeout=240_000)
+    heatmap = page.locator(".st-key-cal_heatmap_1 .js-plotly-plot")
+    expect(heatmap).to_be_visible()
+    expect(heatmap.locator(".colorbar")).to_contain_text("λ̂ (")  # log or clipped: the title says which
+    box = heatmap.locator(".nsewdrag").first.bounding_box()  # the plotting area: 3 ε columns × 2 γ rows
+    page.mouse.click(box["x"] + box["width"] * 5 / 6, box["y"] + box["height"] * 3 / 4)  # ε 1e-3, γ 1
+    expect(page.locator(".st-key-cal_pick")).to_contain_text("ε 1.0e-03 · γ 1 ", timeout=20_000)
+    expect(page.locator(".st-key-cal_cell_trace")).to_contain_text("Cell ε 1.0e-03 · γ 1", timeout=20_000)
+    page.locator(".st-key-cal_heatmap_1").scroll_into_view_if_needed()
+    shoot_both(page, "calibrate")
+
+
+def test_compare_mlp_first_with_architecture_names(server, page):  # noqa: F811
+    page.goto(f"{server}/compare?cmp_chains=2&cmp_draws=100&cmp_burnin=0")
+    run = page.locator(".st-key-cmp_run button")
+    expect(run).to_be_enabled(timeout=90_000)
+    run.click()
+    expect(page.get_by_text("A − B", exact=False).first).to_be_visible(timeout=180_000)
+    legend = page.locator(".st-key-cmp_chart .legendtext")
+    expect(legend.first).to_have_text("A: MLP")
+    expect(legend.nth(1)).to_have_text("B: CNN")
+    shoot_both(page, "compare")
+    page.locator(".st-key-cmp_mode").get_by_text("each at its own calibrated settings").click()
+    expect(page.get_by_text("ε = 0.0002", exact=False).first).to_be_visible(timeout=20_000)  # A's own ε
+    page.screenshot(path=ARTIFACTS / "theme_compare_own_settings_light.png", full_page=False)
+
+
+def test_variability_flagged_points_hollow_and_links(server, page):  # noqa: F811
+    page.goto(f"{server}/variability")
+    expect(page.locator(".st-key-var_run button")).to_be_enabled(timeout=90_000)
+    fill(page, "var_draws", 50)
+    expect(page.get_by_text("50 draws per run is short", exact=False)).to_be_visible()
+    page.locator(".st-key-var_run button").click()
+    expect(page.get_by_text("54 of 54 runs", exact=False)).to_be_visible(timeout=480_000)
+    expect(page.get_by_text("Slope difference MLP − CNN", exact=False)).to_be_visible()
+    expect(page.get_by_text("50 draws × 2 chains per checkpoint", exact=False)).to_be_visible()
+    shoot_both(page, "variability")
+
+
+def test_learn_demo_result_comes_into_view_and_text_renders(server, page):  # noqa: F811
+    page.goto(f"{server}/learn")
+    button = page.locator(".st-key-learn_good button")
+    expect(button).to_be_enabled(timeout=90_000)
+    expect(page.locator(".st-key-learn_untrained button")).to_have_text("Untrained w* → negative")
+    expect(page.locator(".katex").filter(has_text="K(w)").first).to_be_attached()  # the formula is typeset
+    button.click()
+    expect(page.get_by_text("Status:")).to_contain_text("finished", timeout=180_000)
+    expect(page.get_by_text("λ̂ vs the finite-n target")).to_be_in_viewport(timeout=10_000)
+    expect(page.locator(".st-key-learn_result_demo .js-plotly-plot").first).to_be_in_viewport()
+    shoot_both(page, "learn_demo", full_page=False)  # what a room sees at 1280×720 after the click
+    page.locator('[data-testid="stDataFrame"]').last.scroll_into_view_if_needed()
+    page.screenshot(path=ARTIFACTS / "theme_learn_toys_light.png", full_page=False)
+
+
+def test_presentation_mode_enlarges_ticks(server, page):  # noqa: F811
+    page.goto(f"{server}/learn")
+    expect(page.locator(".st-key-learn_diverge button")).to_be_enabled(timeout=90_000)
+    page.locator(".st-key-learn_diverge button").click()
+    expect(page.get_by_text("Status:")).to_contain_text("diverged", timeout=120_000)
+    page.locator(".st-key-presentation label").click()
+    page.wait_for_timeout(1500)
+    sizes = page.evaluate("[...document.querySelectorAll('.js-plotly-plot .xtick text')].map("
+                          "t => parseFloat(t.style.fontSize))")
+    page.screenshot(path=ARTIFACTS / "theme_presentation_mode_light.png", full_page=False)
+    assert sizes and min(sizes) >= 16, sizes
