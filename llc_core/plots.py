@@ -207,8 +207,14 @@ def sweep_heatmap(epsilons, gammas, cells: dict, chosen=None, picked=None) -> go
     fig = go.Figure(go.Heatmap(z=z, x=eps_labels, y=gam_labels, text=text, texttemplate="%{text}",
                                textfont=dict(size=FONT + 1), colorscale="Viridis",
                                colorbar=dict(title=dict(text=bar_title, side="right"), **bar),
-                               hovertemplate="ε %{x}<br>γ %{y}<br>λ̂ %{text}<br>click: traces and load"
-                                             "<extra></extra>", xgap=3, ygap=3))
+                               hoverinfo="skip", xgap=3, ygap=3))
+    # Heatmap cells cannot be selected by a click (plotly has no point selection on heatmaps): an
+    # invisible marker on each cell takes the click and the hover instead.
+    fig.add_trace(go.Scatter(
+        x=[e for _ in gam_labels for e in eps_labels], y=[g for g in gam_labels for _ in eps_labels],
+        text=[t for row in text for t in row], mode="markers", showlegend=False, name="cells",
+        marker=dict(size=44, symbol="square", opacity=0),
+        hovertemplate="ε %{x}<br>γ %{y}<br>λ̂ %{text}<br>click: its traces, load it<extra></extra>"))
     for (e, g), (lam, verdict) in cells.items():  # red frame: the cell failed outright
         if verdict in ("negative", "diverged") and e in epsilons and g in gammas:
             _cell_box(fig, epsilons.index(e), gammas.index(g), "#d62728", 2)
@@ -244,7 +250,7 @@ def sweep_lines(cells: list) -> go.Figure:
             hovertemplate="ε %{x:.2g} · λ̂ %{y:.4g}<br>%{customdata[0]} · flags: %{customdata[1]}<extra></extra>"))
     fig = _layout(fig, "λ̂ against ε per γ (filled: ok · hollow: flagged · ×: negative/diverged)",
                   "step size ε", "λ̂", height=380)
-    fig.update_xaxes(type="log")
+    fig.update_xaxes(type="log", dtick=1, tickformat=".0e")  # one tick per decade: 1e-05, 1e-04, …
     fig.update_layout(hovermode="closest")
     return fig
 

@@ -2,16 +2,21 @@
 MLP vs CNN, Task variability, Learn) follow the theme, clicks on the Calibrate heatmap pick a cell, a
 Learn demo's result comes into view. Screenshots (looked at) land in tests/artifacts/theme_*.png.
 
-The theme is the browser's (Streamlit follows prefers-color-scheme when no theme is configured):
-each page is shot in light, then the same session is switched to dark with `emulate_media`.
+Each page is shot in light, then the same session is switched to dark with Streamlit's own main
+menu (System / Light / Dark), as a viewer would.
 """
+
+import re
 
 import pytest
 from playwright.sync_api import expect
 
 from tests.test_browser import ARGS, ARTIFACTS, CHROMIUM, fill, playwright, server  # noqa: F401 (fixtures)
 
-DARK_BACKGROUND = "rgb(14, 17, 23)"  # Streamlit's dark theme
+BACKGROUND_LUMINANCE = """() => {
+  const [r, g, b] = getComputedStyle(document.querySelector('.stApp')).backgroundColor.match(/\\d+/g).map(Number);
+  return (0.2126 * r + 0.7152 * g + 0.0722 * b) / 255;
+}"""
 
 
 @pytest.fixture(scope="module")
@@ -24,28 +29,41 @@ def page(server, playwright):  # noqa: F811
     browser.close()
 
 
-def app_background(page) -> str:
-    return page.evaluate("getComputedStyle(document.querySelector('.stApp')).backgroundColor")
-
-
 def plot_backgrounds(page) -> list[str]:
     """The fill of every plotly figure's plotting area (rect.bg)."""
     return page.evaluate("[...document.querySelectorAll('.js-plotly-plot rect.bg')].map(r => r.style.fill)")
 
 
-def shoot_both(page, name: str, full_page: bool = True) -> None:
-    """Screenshot in light, switch the session to dark, check no plot keeps a light background, shoot."""
-    page.emulate_media(color_scheme="light")
+def set_theme(page, theme: str) -> None:
+    """Streamlit's main menu: System, Light or Dark."""
+    page.get_by_role("button", name="Main menu").click()
+    page.get_by_role("menuitemradio", name=theme, exact=True).click()
+    if page.get_by_role("menu", name="Main menu").is_visible():
+        page.keyboard.press("Escape")
+
+
+def shoot(page, name: str, parts=()) -> None:
+    """The window as it is, then each of `parts` (locators) scrolled into view: Streamlit scrolls inside
+    its main area, so a full-page screenshot would show only one window."""
     page.wait_for_timeout(800)
-    page.screenshot(path=ARTIFACTS / f"theme_{name}_light.png", full_page=full_page)
-    page.emulate_media(color_scheme="dark")
-    expect(page.locator(".stApp")).to_have_css("background-color", DARK_BACKGROUND, timeout=10_000)
+    page.screenshot(path=ARTIFACTS / f"theme_{name}.png")  # the window as the previous step left it
+    for i, part in enumerate(parts, 1):
+        part.scroll_into_view_if_needed()
+        page.wait_for_timeout(600)
+        page.screenshot(path=ARTIFACTS / f"theme_{name}_{i}.png")
+
+
+def shoot_both(page, name: str, parts=()) -> None:
+    """Screenshots in light, switch the session to dark, check no plot keeps a light background, again."""
+    shoot(page, f"{name}_light", parts)
+    set_theme(page, "Dark")
+    page.wait_for_function(f"({BACKGROUND_LUMINANCE})() < 0.2", timeout=10_000)  # the app went dark
     page.wait_for_timeout(1200)  # plotly redraws in the new theme
     light = [bg for bg in plot_backgrounds(page) if bg and bg.startswith("rgb(") and _luminance(bg) > 0.6]
     assert not light, f"{name}: plot areas with a light background in dark mode: {light}"
-    page.screenshot(path=ARTIFACTS / f"theme_{name}_dark.png", full_page=full_page)
-    page.emulate_media(color_scheme="light")
-    expect(page.locator(".stApp")).not_to_have_css("background-color", DARK_BACKGROUND, timeout=10_000)
+    shoot(page, f"{name}_dark", parts)
+    set_theme(page, "Light")
+    page.wait_for_function(f"({BACKGROUND_LUMINANCE})() > 0.8", timeout=10_000)
 
 
 def _luminance(rgb: str) -> float:
@@ -62,19 +80,31 @@ def test_calibrate_heatmap_click_shows_the_cell_and_follows_the_theme(server, pa
     expect(page.get_by_text("6 cells", exact=False)).to_be_visible()  # the grid came from the link
     run.click()
     expect(page.get_by_text("Sweep finished: 6 cells")).to_be_visible(timeout=240_000)
-    heatmap = page.locator(".st-key-cal_heatmap_1 .js-plotly-plot")
+    heatmap = page.locator(".st-key-cal_heatmap_1 .js-plotly-plot").last
     expect(heatmap).to_be_visible()
     expect(heatmap.locator(".colorbar")).to_contain_text("λ̂ (")  # log or clipped: the title says which
-    box = heatmap.locator(".nsewdrag").first.bounding_box()  # the plotting area: 3 ε columns × 2 γ rows
-    page.mouse.click(box["x"] + box["width"] * 5 / 6, box["y"] + box["height"] * 3 / 4)  # ε 1e-3, γ 1
-    expect(page.locator(".st-key-cal_pick")).to_contain_text("ε 1.0e-03 · γ 1 ", timeout=20_000)
+    picker = page.locator(".st-key-cal_pick input")
+    for _ in range(3):  # the live view redraws about once a second: a click mid-redraw is lost, click again
+        area = page.locator(".st-key-cal_heatmap_1 .js-plotly-plot .nsewdrag").last  # 3 ε columns × 2 γ rows
+        area.wait_for(state="visible")
+        box = area.bounding_box()
+        if box is None:  # redrawn between the two calls
+            continue
+        x, y = box["x"] + box["width"] * 5 / 6, box["y"] + box["height"] * 3 / 4  # the cell ε 1e-3, γ 1
+        page.mouse.move(x, y)
+        page.wait_for_timeout(300)
+        page.mouse.click(x, y)
+        page.wait_for_timeout(3000)
+        if picker.input_value().startswith("ε 1.0e-03 · γ 1 "):
+            break
+    expect(picker).to_have_value(re.compile("^ε 1.0e-03 · γ 1 "), timeout=20_000)
     expect(page.locator(".st-key-cal_cell_trace")).to_contain_text("Cell ε 1.0e-03 · γ 1", timeout=20_000)
-    page.locator(".st-key-cal_heatmap_1").scroll_into_view_if_needed()
-    shoot_both(page, "calibrate")
+    shoot_both(page, "calibrate", [page.locator(".st-key-cal_heatmap_1"), page.locator(".st-key-cal_lines_1"),
+                                   page.locator(".st-key-cal_cell_trace")])
 
 
 def test_compare_mlp_first_with_architecture_names(server, page):  # noqa: F811
-    page.goto(f"{server}/compare?cmp_chains=2&cmp_draws=100&cmp_burnin=0")
+    page.goto(f"{server}/compare?cmp_mode=shared+settings&cmp_chains=2&cmp_draws=100&cmp_burnin=0")
     run = page.locator(".st-key-cmp_run button")
     expect(run).to_be_enabled(timeout=90_000)
     run.click()
@@ -82,7 +112,7 @@ def test_compare_mlp_first_with_architecture_names(server, page):  # noqa: F811
     legend = page.locator(".st-key-cmp_chart .legendtext")
     expect(legend.first).to_have_text("A: MLP")
     expect(legend.nth(1)).to_have_text("B: CNN")
-    shoot_both(page, "compare")
+    shoot_both(page, "compare", [page.locator('[data-testid="stDataFrame"]').first])
     page.locator(".st-key-cmp_mode").get_by_text("each at its own calibrated settings").click()
     expect(page.get_by_text("ε = 0.0002", exact=False).first).to_be_visible(timeout=20_000)  # A's own ε
     page.screenshot(path=ARTIFACTS / "theme_compare_own_settings_light.png", full_page=False)
@@ -97,7 +127,7 @@ def test_variability_flagged_points_hollow_and_links(server, page):  # noqa: F81
     expect(page.get_by_text("54 of 54 runs", exact=False)).to_be_visible(timeout=480_000)
     expect(page.get_by_text("Slope difference MLP − CNN", exact=False)).to_be_visible()
     expect(page.get_by_text("50 draws × 2 chains per checkpoint", exact=False)).to_be_visible()
-    shoot_both(page, "variability")
+    shoot_both(page, "variability", [page.locator(".st-key-var_chart"), page.locator(".st-key-var_runs")])
 
 
 def test_learn_demo_result_comes_into_view_and_text_renders(server, page):  # noqa: F811
@@ -110,7 +140,7 @@ def test_learn_demo_result_comes_into_view_and_text_renders(server, page):  # no
     expect(page.get_by_text("Status:")).to_contain_text("finished", timeout=180_000)
     expect(page.get_by_text("λ̂ vs the finite-n target")).to_be_in_viewport(timeout=10_000)
     expect(page.locator(".st-key-learn_result_demo .js-plotly-plot").first).to_be_in_viewport()
-    shoot_both(page, "learn_demo", full_page=False)  # what a room sees at 1280×720 after the click
+    shoot_both(page, "learn_demo")  # what a room sees at 1280×720 after the click
     page.locator('[data-testid="stDataFrame"]').last.scroll_into_view_if_needed()
     page.screenshot(path=ARTIFACTS / "theme_learn_toys_light.png", full_page=False)
 

@@ -229,3 +229,125 @@ def test_true_lambda_and_target_labels_sit_at_opposite_ends():
     fig = list(every_figure())[1]
     notes = {a.text.split(" =")[0]: a for a in fig.layout.annotations if "=" in (a.text or "")}
     assert notes["true λ"].x != notes["finite-n target"].x
+
+
+# -- pages (AppTest) -------------------------------------------------------------------------
+
+import shutil  # noqa: E402
+import time  # noqa: E402
+
+from llc_core.checkpoints import CACHE_DIR  # noqa: E402
+
+
+def wait_for(at, predicate, timeout=300, what="condition"):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        at.run()
+        assert not at.exception, at.exception
+        if predicate(at):
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def texts(at):
+    return [e.value for e in (*at.markdown, *at.caption, *at.success, *at.warning, *at.error, *at.info)]
+
+
+def open_page(at, page, **params):
+    at.query_params.update(params)
+    at.switch_page(f"pages/{page}.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_calibrate_grid_comes_from_the_link_and_reset_restores_the_pilot_grid(app):
+    open_page(app, "calibrate", cal_model="toy:crossing:1", cal_epsilons=["1.0e-05", "1.0e-04"], cal_gammas="10",
+              cal_chains="3")
+    assert app.multiselect(key="cal_epsilons").value == [1e-5, 1e-4]
+    assert app.multiselect(key="cal_gammas").value == [10.0] and app.slider(key="cal_chains").value == 3
+    assert any("2 cells" in c.value for c in app.caption)
+    app.button(key="cal_reset").click().run()  # crashed with StreamlitWidgetAlreadyInstantiatedError before
+    assert not app.exception
+    assert len(app.multiselect(key="cal_epsilons").value) == 5 and len(app.multiselect(key="cal_gammas").value) == 3
+    assert app.slider(key="cal_chains").value == 8
+
+
+def test_auto_calibrate_after_a_sweep_reuses_its_cells_and_preselects_the_recommended_one(app):
+    open_page(app, "calibrate", cal_model="toy:crossing:1")
+    # the sweep at exactly auto-calibrate's pilot settings for a 2 × 250-draw full run (pilots: 2 × 100)
+    app.multiselect(key="cal_epsilons").set_value([1e-5, 3e-5, 1e-4]).run()
+    app.multiselect(key="cal_gammas").set_value([1.0]).run()
+    app.slider(key="cal_chains").set_value(2).run()
+    app.number_input(key="cal_draws").set_value(100).run()
+    app.number_input(key="cal_burnin").set_value(200).run()
+    app.button(key="cal_run").click().run()
+    wait_for(app, lambda at: any("Sweep finished: 3 cells" in t for t in texts(at)), what="sweep")
+    app.number_input(key="cal_full_chains").set_value(2).run()
+    app.number_input(key="cal_full_draws").set_value(250).run()
+    app.button(key="cal_auto").click().run()
+    wait_for(app, lambda at: any("Recommended: ε" in t or "No recommendation" in t for t in texts(at)),
+             timeout=600, what="recommendation")
+    assert any("came from the sweep you ran before" in t for t in texts(app)), texts(app)
+    pick = app.selectbox(key="cal_pick")
+    assert "★ recommended" in pick.format_func(pick.value)  # preselected: the recommended cell
+
+
+def test_compare_each_at_its_own_settings_names_architectures(app):
+    open_page(app, "compare")
+    assert app.radio(key="cmp_mode").value == "each at its own calibrated settings"
+    assert any("A (MLP)" in c.value and "ε = 0.0002" in c.value for c in app.caption)
+    assert any("B (CNN)" in c.value and "ε = 0.0001" in c.value for c in app.caption)
+    app.button(key="cmp_run").click().run()
+    wait_for(app, lambda at: len(at.dataframe) > 0, what="comparison table")
+    table = app.dataframe[0].value
+    assert table["model"].tolist() == ["A: MLP", "B: CNN"]
+    assert "ε = 0.0002" in table["settings"][0] and "ε = 0.0001" in table["settings"][1]
+    app.button(key="cmp_stop").click().run()
+    wait_for(app, lambda at: not at.radio(key="cmp_mode").disabled, timeout=30, what="stopped")
+    app.radio(key="cmp_mode").set_value("shared settings").run()
+    app.select_slider(key="cmp_epsilon").set_value(5e-4).run()
+    app.button(key="cmp_reset").click().run()  # crashed with StreamlitWidgetAlreadyInstantiatedError before
+    assert not app.exception and app.select_slider(key="cmp_epsilon").value == 1e-4
+
+
+@pytest.fixture
+def three_ks(tmp_path, monkeypatch):
+    """A checkpoint folder with the MLP and CNN at K = 2, 5, 10 (seed 0) and an empty run cache."""
+    folder = tmp_path / "models"
+    folder.mkdir()
+    for arch in ("mlp", "cnn"):
+        for k in (2, 5, 10):
+            for suffix in (".json", ".safetensors"):
+                shutil.copy(CACHE_DIR / f"mnist1d_{arch}_k{k}_s0{suffix}", folder)
+    monkeypatch.setattr("llc_core.checkpoints.CACHE_DIR", folder)
+    monkeypatch.setenv("LLC_CACHE_DIR", str(tmp_path / "cache"))
+    return folder
+
+
+def test_variability_warns_on_short_runs_marks_flags_links_runs_and_tests_the_slopes(app, three_ks):
+    open_page(app, "variability")
+    app.number_input(key="var_draws").set_value(50).run()
+    app.slider(key="var_chains").set_value(1).run()
+    assert any("50 draws per run is short" in w.value for w in app.warning)
+    app.button(key="var_run").click().run()
+    wait_for(app, lambda at: any("6 of 6 runs" in t for t in texts(at)), what="6 runs")
+    assert any("50 draws × 1 chain per checkpoint" in t for t in texts(app))  # not a Python dict
+    assert not any("{'draws'" in t for t in texts(app))
+    fits = app.dataframe[0].value
+    assert list(fits["architecture"]) == ["CNN", "MLP"]
+    assert (fits["95% CI low"] < fits["slope dλ̂/dK"]).all() and (fits["slope dλ̂/dK"] < fits["95% CI high"]).all()
+    assert any(t.startswith("**Slope difference CNN − MLP") and "p = " in t for t in texts(app))
+    runs = next(d.value for d in app.dataframe if "open on Estimate" in d.value.columns)
+    assert len(runs) == 6 and runs["open on Estimate"].str.startswith("./?model=mnist1d_").all()
+    link = runs[runs["model"] == "mnist1d_mlp_k2_s0"]["open on Estimate"].iloc[0]
+    assert "draws=50" in link and "chains=1" in link and "epsilon=2.0e-04" in link
+    flagged = runs[runs["status"].str.startswith("⚠")]
+    assert (flagged["flags"].str.len() > 0).all() or (flagged["status"] != "⚠ ok").all()
+
+
+def test_learn_text_renders_names_and_formulas(app):
+    open_page(app, "learn")
+    assert app.button(key="learn_untrained").label == "Untrained w\\* → negative"
+    assert any("$K(w) = \\tfrac12 \\prod_i w_i^{2p_i}$" in m.value for m in app.markdown)
+    assert not any("about a second" in c.value for c in app.caption)  # the calibrated demo takes ~10 s
