@@ -242,7 +242,9 @@ def sweep_lines(cells: list) -> go.Figure:
         if not row:
             continue
         fig.add_trace(go.Scatter(
-            x=[c.epsilon for c in row], y=[c.lambda_hat for c in row], mode="lines+markers", name=f"γ = {gamma:g}",
+            x=[c.epsilon for c in row], y=[c.lambda_hat for c in row], mode="lines+markers+text",
+            name=f"γ = {gamma:g}", textposition="top center", textfont=dict(size=FONT, color=chain_color(i)),
+            text=[(c.flags[0] if c.flags else c.verdict) if c.verdict != "ok" else "" for c in row],
             line=dict(color=chain_color(i), width=2),
             marker=dict(size=11, symbol=[VERDICT_SYMBOL.get(c.verdict, "circle") for c in row],
                         line=dict(width=2, color=chain_color(i))),
