@@ -224,9 +224,10 @@ def sweep_heatmap(epsilons, gammas, cells: dict, chosen=None, picked=None) -> go
         _cell_box(fig, epsilons.index(picked[0]), gammas.index(picked[1]), "#ff4b4b", 3, dash="dot")
     fig.update_xaxes(type="category", title="step size ε", tickfont=dict(size=FONT))
     fig.update_yaxes(type="category", title="localization γ", tickfont=dict(size=FONT))
-    fig.update_layout(title=dict(text="λ̂ per cell — coloured: stable · ⚠: unstable (flagged) · red: negative or "
-                                      "diverged · green frame: recommended · click a cell", x=0, font=dict(size=14)),
-                      height=140 + 70 * len(gammas), margin=dict(l=70, r=20, t=60, b=50), font=dict(size=FONT))
+    fig.update_layout(title=dict(text="λ̂ per cell (click one: its traces, load it)<br><span style='font-size:"
+                                      f"{FONT}px'>coloured: stable · ⚠: unstable (flagged) · red: negative or "
+                                      "diverged · green frame: recommended</span>", x=0, font=dict(size=14)),
+                      height=160 + 70 * len(gammas), margin=dict(l=70, r=20, t=80, b=50), font=dict(size=FONT))
     return fig
 
 

@@ -161,7 +161,7 @@ def test_compare_mlp_first_with_architecture_names(server, page):  # noqa: F811
     legend = page.locator(".st-key-cmp_chart .legendtext")
     expect(legend.first).to_have_text("A: MLP")
     expect(legend.nth(1)).to_have_text("B: CNN")
-    shoot_both(page, "compare", [page.locator('[data-testid="stDataFrame"]').first])
+    shoot_both(page, "compare", [page.get_by_text("A − B", exact=False).first])
     page.locator(".st-key-cmp_mode").get_by_text("each at its own calibrated settings").click()
     expect(page.get_by_text("ε = 0.0002", exact=False).first).to_be_visible(timeout=20_000)  # A's own ε
     page.screenshot(path=ARTIFACTS / "theme_compare_own_settings_light.png", full_page=False)
