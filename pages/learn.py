@@ -70,14 +70,20 @@ def start(task, config, label, story, origin):
                {**run_info(task, label, "auto: n/log n"), "story": story, "origin": origin}, "learn_info")
 
 
-def versus_target(job, info: dict) -> None:
-    """λ̂ against the known answer as one number: "+x% vs the finite-n target" (or true λ)."""
-    _, _, lam, _, _, _, final = numbers(job)
-    ref, what = (info.get("target"), "finite-n target") if info.get("target") else (info.get("true_lambda"), "true λ")
-    if final is None or ref is None or not math.isfinite(lam) or ref == 0:
+def result_summary(job, info: dict) -> None:
+    """The demo's answer at the top of its result, so it is in view after the click: the flags it
+    raised (the full cause and fix follow below) and λ̂ against the known answer, "+x% vs target"."""
+    _, status, lam, _, _, _, final = numbers(job)
+    if final is None:
         return
-    st.metric(f"λ̂ vs the {what}", f"{lam / ref - 1:+.1%}", help=f"λ̂ = {lam:.4g}; the {what} is {ref:.4g}.",
-              delta=None)
+    left, right = st.columns(2)
+    with left.container(key="learn_flags"):
+        codes = [f.code for f in final.warnings]
+        (st.error if status in ("diverged", "negative") else st.warning if codes else st.success)(
+            "Flags: " + (", ".join(f"**{c}**" for c in codes) if codes else "none — a clean run"))
+    ref, what = (info.get("target"), "finite-n target") if info.get("target") else (info.get("true_lambda"), "true λ")
+    if ref is not None and math.isfinite(lam) and ref != 0:
+        right.metric(f"λ̂ vs the {what}", f"{lam / ref - 1:+.1%}", help=f"λ̂ = {lam:.4g}; the {what} is {ref:.4g}.")
 
 
 def show_run(origin: str):
@@ -90,7 +96,7 @@ def show_run(origin: str):
         text.markdown(info.get("story", ""))
         if stop.button("Stop", key="learn_stop", disabled=not running, width="stretch"):
             page.stop()
-        page.live(lambda: (versus_target(job, info), run_panel(job, info, key="learn")))
+        page.live(lambda: (result_summary(job, info), run_panel(job, info, key="learn")))
     if st.session_state.pop("learn_scroll", None) == origin:
         scroll_into_view(f"learn_result_{origin}")
 
@@ -106,8 +112,8 @@ def scroll_into_view(key: str) -> None:
 
 if clicked is not None:
     task = demo_task(clicked)
+    st.session_state["learn_scroll"] = "demo"  # before start(): it reruns the page
     start(task, demo_config(clicked, task), clicked.key, f"**{md(clicked.title)}.** {md(clicked.story)}", "demo")
-    st.session_state["learn_scroll"] = "demo"
 show_run("demo")
 
 st.header("Models with a known λ")
@@ -122,26 +128,32 @@ sampler error, the gap between target and λ is the estimator's bias.
 
 
 @st.cache_data(show_spinner=False)
-def toy_table() -> pd.DataFrame:
-    rows = []
+def toy_tables() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(normal crossings with λ, multiplicity and the exact finite-n target; deep linear networks with
+    Aoyagi's λ). Two tables, so that no cell reads "None" where a quantity does not apply."""
+    crossings, dlns = [], []
     for spec in TOYS:
         task = parse_toy(spec)
-        m = crossing_lambda(task.info["powers"])[1] if task.info.get("kind") == "crossing" else math.nan
-        target = task.target_lambda if task.target_lambda is not None else math.nan
-        rows.append({"toy": spec, "parameters": task.num_params, "n": task.n, "λ": task.true_lambda,
-                     "multiplicity": m, "finite-n target": target})
-    return pd.DataFrame(rows)
+        row = {"toy": spec, "parameters": task.num_params, "n": task.n, "λ": task.true_lambda}
+        if task.info.get("kind") == "crossing":
+            crossings.append({**row, "multiplicity": crossing_lambda(task.info["powers"])[1],
+                              "finite-n target": task.target_lambda})
+        else:
+            dlns.append({**row, "λ (Aoyagi)": row.pop("λ")})
+    return pd.DataFrame(crossings), pd.DataFrame(dlns)
 
 
-# Not computed (DLNs have no exact finite-n target here) reads "–", never "None".
-st.dataframe(toy_table().style.format({"λ": "{:.4g}", "finite-n target": "{:.4g}", "multiplicity": "{:.0f}"},
-                                      na_rep="–"), hide_index=True, width="stretch")
-st.caption("–: not computed for this toy (the exact finite-n target needs 1–2 parameters).")
+crossing_table, dln_table = toy_tables()
+number = st.column_config.NumberColumn(format="%.4g")
+st.dataframe(crossing_table, hide_index=True, width="stretch",
+             column_config={"λ": number, "finite-n target": number})
+st.caption("Deep linear networks: λ from Aoyagi's formula (no exact finite-n target at these sizes).")
+st.dataframe(dln_table, hide_index=True, width="stretch", column_config={"λ (Aoyagi)": number})
 left, right = st.columns([3, 1], vertical_alignment="bottom")
 spec = left.selectbox("Estimate a known-λ toy with its calibrated settings", TOYS, key="learn_toy")
 if right.button("Estimate it", key="learn_toy_run", disabled=running, width="stretch"):
     task = cached_task(f"toy:{spec}")
+    st.session_state["learn_scroll"] = "toy"  # before start(): it reruns the page
     start(task, task.defaults, f"toy:{spec}",
           f"**{spec}**, calibrated defaults: compare λ̂ with λ and the finite-n target.", "toy")
-    st.session_state["learn_scroll"] = "toy"
 show_run("toy")

@@ -174,7 +174,7 @@ def test_variability_flagged_points_hollow_and_links(server, page):  # noqa: F81
     expect(page.get_by_text("50 draws per run is short", exact=False)).to_be_visible()
     page.locator(".st-key-var_run button").click()
     expect(page.get_by_text("6 of 6 runs", exact=False)).to_be_visible(timeout=480_000)
-    expect(page.get_by_text("Slope difference MLP − CNN", exact=False)).to_be_visible()
+    expect(page.get_by_text("Slope difference CNN − MLP", exact=False)).to_be_visible()
     expect(page.get_by_text("50 draws × 2 chains per checkpoint", exact=False)).to_be_visible()
     shoot_both(page, "variability", [page.locator(".st-key-var_chart"), page.locator(".st-key-var_runs")])
 
@@ -189,7 +189,9 @@ def test_learn_demo_result_comes_into_view_and_text_renders(server, page):  # no
     expect(page.get_by_text("Status:")).to_contain_text("finished", timeout=240_000)
     # at 1280×720 the result (flag, "vs true λ" figure, plots) is scrolled into view after the click
     expect(page.get_by_text("λ̂ vs the true λ")).to_be_in_viewport(timeout=10_000)
-    expect(page.get_by_text("not_stationary", exact=False).first).to_be_in_viewport()
+    page.wait_for_timeout(1000)
+    page.screenshot(path=ARTIFACTS / "theme_learn_after_click.png")
+    expect(page.locator(".st-key-learn_flags").get_by_text("not_stationary")).to_be_in_viewport()
     shoot_both(page, "learn_demo")  # what a room sees at 1280×720 after the click
     page.locator('[data-testid="stDataFrame"]').last.scroll_into_view_if_needed()
     page.wait_for_timeout(500)

@@ -351,3 +351,11 @@ def test_learn_text_renders_names_and_formulas(app):
     assert app.button(key="learn_untrained").label == "Untrained w\\* → negative"
     assert any("$K(w) = \\tfrac12 \\prod_i w_i^{2p_i}$" in m.value for m in app.markdown)
     assert not any("about a second" in c.value for c in app.caption)  # the calibrated demo takes ~10 s
+
+
+def test_learn_toy_tables_have_no_empty_cells(app):
+    """DLNs have no multiplicity or exact finite-n target here: they get their own table, not "None"."""
+    open_page(app, "learn")
+    tables = [d.value for d in app.dataframe if "toy" in d.value.columns]
+    assert len(tables) == 2 and sum(len(t) for t in tables) == 8
+    assert not any(t.isna().any().any() for t in tables)
