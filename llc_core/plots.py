@@ -306,8 +306,10 @@ def variability_figure(summary: dict) -> go.Figure:
             fig.add_trace(go.Scatter(x=ks, y=line, mode="lines", line=dict(color=color, dash="dash", width=2),
                                      legendgroup=arch,
                                      name=f"{arch} fit: slope {s['slope']:.2f}, R² {s['r2']:.2f}"))
-    fig = _layout(fig, "λ̂ against the number of classes", "classes K", "λ̂", height=460)
-    fig.update_layout(hovermode="closest", margin=dict(t=110))
+    fig = _layout(fig, "λ̂ against the number of classes", "classes K", "λ̂", height=520)
+    # three legend rows per architecture: below the plot, where they cannot cover the title
+    fig.update_layout(hovermode="closest", margin=dict(t=50, b=150),
+                      legend=dict(orientation="h", yanchor="top", y=-0.16, x=0))
     fig.update_xaxes(dtick=1)
     return fig
 
