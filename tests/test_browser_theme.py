@@ -173,7 +173,7 @@ def test_variability_flagged_points_hollow_and_links(server, page):  # noqa: F81
     fill(page, "var_draws", 50)
     expect(page.get_by_text("50 draws per run is short", exact=False)).to_be_visible()
     page.locator(".st-key-var_run button").click()
-    expect(page.get_by_text("6 of 6 runs", exact=False)).to_be_visible(timeout=480_000)
+    expect(page.get_by_text("6 of 6 runs ·", exact=False)).to_be_visible(timeout=480_000)
     expect(page.get_by_text("Slope difference CNN − MLP", exact=False)).to_be_visible()
     expect(page.get_by_text("50 draws × 2 chains per checkpoint", exact=False)).to_be_visible()
     shoot_both(page, "variability", [page.locator(".st-key-var_chart"), page.get_by_text("Every run", exact=True)])
