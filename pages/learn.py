@@ -139,7 +139,8 @@ def toy_tables() -> tuple[pd.DataFrame, pd.DataFrame]:
             crossings.append({**row, "multiplicity": crossing_lambda(task.info["powers"])[1],
                               "finite-n target": task.target_lambda})
         else:
-            dlns.append({**row, "λ (Aoyagi)": row.pop("λ")})
+            lam = row.pop("λ")
+            dlns.append({**row, "λ (Aoyagi)": lam})
     return pd.DataFrame(crossings), pd.DataFrame(dlns)
 
 

@@ -359,3 +359,4 @@ def test_learn_toy_tables_have_no_empty_cells(app):
     tables = [d.value for d in app.dataframe if "toy" in d.value.columns]
     assert len(tables) == 2 and sum(len(t) for t in tables) == 8
     assert not any(t.isna().any().any() for t in tables)
+    assert list(tables[1].columns) == ["toy", "parameters", "n", "λ (Aoyagi)"]
