@@ -65,6 +65,7 @@ class Recommendation:
     warnings: list = field(default_factory=list)  # [{code, message, fix}]
     seconds: float = 0.0
     budget_seconds: float | None = None
+    reused: int = 0  # pilot cells taken from cells run before (auto_calibrate's known_cells)
 
     def to_dict(self, task=None) -> dict:
         """The JSON object of `python -m llc_core calibrate --json`."""
@@ -292,6 +293,8 @@ class _Search:
     cells: list = field(default_factory=list)  # this sampler's pilot cells
     pilots: list = field(default_factory=list)  # (config, Cell) for every pilot cell, all samplers
     attempts: list = field(default_factory=list)  # every full-length run
+    known: list = field(default_factory=list)  # (config, Cell) already run elsewhere (a sweep): reused
+    reused: int = 0  # pilot cells taken from `known` instead of being run
 
     def stopped(self) -> bool:
         return self.cancel is not None and self.cancel.is_set()
@@ -321,14 +324,35 @@ def _one_cell(s: _Search, index: int) -> Cell | None:
                          burnin=min(s.base.burnin, base.burnin * s.pilot_scale))
     if s.stopped() or not s.budget.allows(pilot) or len(s.cells) >= MAX_PILOT_CELLS:
         return None
-    grid = SweepGrid((LADDER[index],), (s.base.gamma,), (1.0,))
-    for cell in sweep(s.task, grid, pilot, s.cancel, s.on_progress):
+    config = cell_config(pilot, LADDER[index], s.base.gamma, 1.0, s.task.n)
+    cell = known_cell(s.known, config)
+    if cell is not None:
+        s.reused += 1
+    else:
+        grid = SweepGrid((LADDER[index],), (s.base.gamma,), (1.0,))
+        cell = next(iter(sweep(s.task, grid, pilot, s.cancel, s.on_progress)), None)
+        if cell is None:
+            return None
         s.budget.measure(pilot, cell.seconds)
-        s.cells.append(cell)
-        s.pilots.append((cell_config(pilot, cell.epsilon, cell.gamma, 1.0, s.task.n), cell))
-        if s.on_cell is not None:
-            s.on_cell(cell)
-        return cell
+    s.cells.append(cell)
+    s.pilots.append((config, cell))
+    if s.on_cell is not None:
+        s.on_cell(cell)
+    return cell
+
+
+def _same_number(a, b) -> bool:
+    return a == b or (a is not None and b is not None and math.isclose(a, b, rel_tol=1e-9))
+
+
+def known_cell(known: list, config: SGLDConfig) -> Cell | None:
+    """A completed cell of `known` ((config, Cell) pairs) whose run had exactly this config (ε, γ and nβ
+    compared to 1e-9, every other setting equal): running it again would give the same numbers."""
+    for other, cell in known:
+        same = all(_same_number(getattr(other, k), getattr(config, k)) for k in ("epsilon", "gamma", "nbeta"))
+        if same and cell.completed and other.replace(epsilon=config.epsilon, gamma=config.gamma,
+                                                      nbeta=config.nbeta) == config:
+            return cell
     return None
 
 
@@ -442,14 +466,18 @@ def samplers_to_try(base: SGLDConfig) -> list[str]:
 
 def auto_calibrate(task: LLCTask, budget_seconds: float = DEFAULT_BUDGET_SECONDS, seed: int = 0,
                    cancel=None, on_cell=None, on_progress=None, on_attempt=None,
-                   device: str | None = None, base: SGLDConfig | None = None) -> Recommendation:
+                   device: str | None = None, base: SGLDConfig | None = None,
+                   known_cells: list | None = None) -> Recommendation:
     """Bracket ε on the ladder, confirm at full length (growing the chains when they are too short),
     switch sampler if plain SGLD finds nothing clean; all within `budget_seconds` of wall time.
     `base` is where the search starts (default: the task's calibrated defaults); its chains, draws
-    and burn-in set the full run length, and the pilot cells are a fifth of it."""
+    and burn-in set the full run length, and the pilot cells are a fifth of it. `known_cells`:
+    (config, Cell) pairs already run (a sweep's cells, `cell_config` of each); a pilot cell with the
+    very same config is taken from them instead of being run again (`Recommendation.reused`)."""
     start = time.monotonic()
     base = (base or task.defaults).replace(seed=seed, **({"device": device} if device else {}))
-    s = _Search(task, base, Budget(budget_seconds), cancel, on_cell, on_progress, on_attempt)
+    s = _Search(task, base, Budget(budget_seconds), cancel, on_cell, on_progress, on_attempt,
+                known=list(known_cells or []))
     confirmed = None
     for sampler in samplers_to_try(base):
         s.base, s.cells, s.pilot_scale = base.replace(sampler=sampler), [], 1
@@ -461,6 +489,9 @@ def auto_calibrate(task: LLCTask, budget_seconds: float = DEFAULT_BUDGET_SECONDS
     rec = final_recommendation(s.pilots, s.attempts, confirmed, task)
     rec.seconds = time.monotonic() - start
     rec.budget_seconds = budget_seconds
+    rec.reused = s.reused
+    if s.reused:
+        rec.reasons.append(f"{s.reused} pilot cell(s) reused from the sweep already run (same settings), not rerun.")
     if s.stopped():
         rec.reasons.insert(0, "Stopped before the end: this is a partial result.")
     return rec

@@ -384,11 +384,12 @@ class SweepJob(ProcessJob):
         return min(1.0, (done + (within if done < self.total_cells else 0)) / self.total_cells)
 
 
-def auto_calibrate_in_worker(task, budget_seconds, seed, base, *, cancel, emit):
+def auto_calibrate_in_worker(task, budget_seconds, seed, base, known_cells=(), *, cancel, emit):
     from .calibrate import auto_calibrate
 
     send = throttled(emit, PROGRESS_INTERVAL)
     return auto_calibrate(task, budget_seconds=budget_seconds, seed=seed, cancel=cancel, base=base,
+                          known_cells=list(known_cells),
                           on_cell=lambda cell: emit("cell", cell), on_progress=lambda p: send("progress", p),
                           on_attempt=lambda attempt: emit("attempt", attempt))
 
@@ -398,18 +399,19 @@ class AutoCalibrateJob(SweepJob):
     as those runs finish. The grid holds the start cell only: the bracket decides where to go."""
 
     def __init__(self, task: LLCTask, budget_seconds: float | None = None, seed: int = 0,
-                 base: SGLDConfig | None = None):
+                 base: SGLDConfig | None = None, known_cells: list | None = None):
         from .calibrate import DEFAULT_BUDGET_SECONDS, MAX_PILOT_CELLS, pilot_config
         from .sweep import SweepGrid
 
         self.attempts: list = []
         self.budget_seconds = budget_seconds or DEFAULT_BUDGET_SECONDS
         self.seed, self.base = seed, (base or task.defaults).validate(task.n)
+        self.known_cells = list(known_cells or [])  # (config, Cell) swept before: reused, not rerun
         super().__init__(task, SweepGrid((self.base.epsilon,), (self.base.gamma,)), pilot_config(task, self.base))
         self.total_cells = MAX_PILOT_CELLS  # an upper bound: the bracket stops once it has its answer
 
     def _worker_call(self):
-        return auto_calibrate_in_worker, (self.task, self.budget_seconds, self.seed, self.base)
+        return auto_calibrate_in_worker, (self.task, self.budget_seconds, self.seed, self.base, self.known_cells)
 
     def _receive(self, kind, value, publish):
         if kind == "attempt":

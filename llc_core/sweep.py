@@ -9,7 +9,7 @@ from __future__ import annotations
 import itertools
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterator
 
 import numpy as np
@@ -71,6 +71,8 @@ class Cell:
     completed: bool = True
     lambda_se: float = math.nan  # standard error of λ̂ (from the run's effective sample size)
     error: str = ""  # why the cell's unit failed (status "error"); empty otherwise
+    # the cell's running λ̂ per chain, thinned (`cell_trace`), so a sweep explorer can show it
+    trace: dict | None = field(default=None, repr=False, compare=False)
 
     @property
     def verdict(self) -> str:
@@ -117,7 +119,18 @@ def run_cell_on(task: LLCTask, config: SGLDConfig, point, cancel=None, on_progre
     result = SGLDRun(task, config, cancel=cancel).run(on_progress)
     return Cell(eps, gamma, mult, result.nbeta, result.lambda_hat, result.lambda_hat_std, result.status,
                 [f.code for f in result.warnings], mean_mala(result), time.perf_counter() - start,
-                result.completed, lambda_se=result.lambda_hat_se)
+                result.completed, lambda_se=result.lambda_hat_se, trace=cell_trace(result, config))
+
+
+CELL_TRACE_POINTS = 120  # per chain: enough to see a trend, small enough for 60 cells in a page's state
+
+
+def cell_trace(result, config: SGLDConfig) -> dict:
+    """The run's running λ̂ per chain at ≤ CELL_TRACE_POINTS evenly spaced points: {steps, lambda, burnin}."""
+    steps, lam = np.asarray(result.traces.get("steps", [])), np.asarray(result.traces.get("lambda", []), float)
+    keep = np.unique(np.linspace(0, len(steps) - 1, min(len(steps), CELL_TRACE_POINTS)).astype(int)) \
+        if len(steps) else np.array([], int)
+    return {"steps": steps[keep], "lambda": lam[:, keep] if lam.ndim == 2 else lam, "burnin": config.burnin}
 
 
 def run_cell(unit: tuple, cancel) -> Cell:

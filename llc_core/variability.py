@@ -8,15 +8,23 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import pathlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
 import numpy as np
+from scipy import stats as sps
 
 from .config import SGLDConfig
 from .paths import runs_cache_dir
 from .recipes import arch_name, sgld_defaults
 from .sampler import estimate_llc
 
+
+
+# Fewer draws than this per run: the page warns that the runs are short (the MNIST-1D checkpoints'
+# calibrated runs use 1,000; at 50 draws most runs come back flagged).
+SHORT_DRAWS = 200
 
 
 def cache_dir() -> pathlib.Path:
@@ -34,6 +42,12 @@ class Row:
     lambda_std: float
     status: str
     cached: bool
+    flags: list = field(default_factory=list)  # the run's flag codes (cache entries from before: none kept)
+    config: dict = field(default_factory=dict)  # the SGLD settings it ran with (SGLDConfig.to_dict())
+
+    @property
+    def flagged(self) -> bool:
+        return self.status != "ok" or bool(self.flags)
 
 
 def run_key(meta: dict, config: SGLDConfig) -> str:
@@ -53,7 +67,8 @@ def estimate_cached(meta: dict, load_task, overrides: dict, cancel=None, folder=
         try:
             saved = json.loads(path.read_text())
             return Row(meta["name"], arch, meta["classes"], meta["seed"], _float(saved["lambda_hat"]),
-                       _float(saved["lambda_std"]), saved["status"], True)
+                       _float(saved["lambda_std"]), saved["status"], True, list(saved.get("flags", [])),
+                       config.to_dict())
         except (ValueError, KeyError):
             pass  # a damaged cache entry is simply recomputed
     result = estimate_llc(load_task(meta["path"]), config, cancel=cancel)
@@ -61,11 +76,12 @@ def estimate_cached(meta: dict, load_task, overrides: dict, cancel=None, folder=
         return None
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
+    flags = [f.code for f in result.warnings]
     tmp.write_text(json.dumps({"lambda_hat": _num(result.lambda_hat), "lambda_std": _num(result.lambda_hat_std),
-                               "status": result.status, "config": config.to_dict()}))
+                               "status": result.status, "flags": flags, "config": config.to_dict()}))
     tmp.replace(path)  # atomic: a concurrent reader never sees half a file
     return Row(meta["name"], arch, meta["classes"], meta["seed"], result.lambda_hat, result.lambda_hat_std,
-               result.status, False)
+               result.status, False, flags, config.to_dict())
 
 
 def _float(x) -> float:
@@ -87,6 +103,72 @@ def linear_fit(x, y) -> tuple[float, float, float]:
     return float(slope), float(intercept), float(1 - (resid**2).sum() / ss) if ss > 0 else float("nan")
 
 
+@dataclass(frozen=True)
+class SlopeFit:
+    """Ordinary least squares y = intercept + slope·x with the slope's standard error and a
+    two-sided confidence interval from Student's t with n − 2 degrees of freedom."""
+    slope: float
+    intercept: float
+    r2: float
+    se: float
+    ci_low: float
+    ci_high: float
+    n: int
+    sse: float  # residual sum of squares
+    sxx: float  # Σ (x − x̄)²
+
+
+def slope_fit(x, y, level: float = 0.95) -> SlopeFit:
+    """The OLS line through (x, y) with the slope's standard error and `level` confidence interval
+    (NaN where n < 3 or x does not vary: no residual degree of freedom)."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    slope, intercept, r2 = linear_fit(x, y)
+    nan = float("nan")
+    if len(x) < 3 or not math.isfinite(slope):
+        return SlopeFit(slope, intercept, r2, nan, nan, nan, len(x), nan, nan)
+    sxx = float(((x - x.mean()) ** 2).sum())
+    sse = float(((y - (intercept + slope * x)) ** 2).sum())
+    se = math.sqrt(sse / (len(x) - 2) / sxx)
+    half = sps.t.ppf(0.5 + level / 2, len(x) - 2) * se
+    return SlopeFit(slope, intercept, r2, se, slope - half, slope + half, len(x), sse, sxx)
+
+
+@dataclass(frozen=True)
+class SlopeDifference:
+    """H0: both lines have the same slope. The classic test of two regression slopes (Zar,
+    Biostatistical Analysis §18.1): residual variance pooled over both fits, t with n₁ + n₂ − 4
+    degrees of freedom — the same t as the interaction term of one regression y ~ x·group."""
+    difference: float  # slope a − slope b
+    se: float
+    t: float
+    df: int
+    p_value: float  # two-sided
+    ci_low: float
+    ci_high: float
+
+
+def slope_difference(a: SlopeFit, b: SlopeFit, level: float = 0.95) -> SlopeDifference:
+    df = a.n + b.n - 4
+    nan = float("nan")
+    if df < 1 or not (math.isfinite(a.sse) and math.isfinite(b.sse)):
+        return SlopeDifference(a.slope - b.slope, nan, nan, max(df, 0), nan, nan, nan)
+    pooled = (a.sse + b.sse) / df
+    se = math.sqrt(pooled * (1 / a.sxx + 1 / b.sxx))
+    diff = a.slope - b.slope
+    t = diff / se if se > 0 else float("inf") * np.sign(diff)
+    half = sps.t.ppf(0.5 + level / 2, df) * se
+    return SlopeDifference(diff, se, float(t), df, float(2 * sps.t.sf(abs(t), df)), diff - half, diff + half)
+
+
+def slope_fits(rows: list[Row]) -> dict:
+    """Architecture -> SlopeFit of λ̂ against K over every finite run (each seed a point)."""
+    out = {}
+    for arch in sorted({r.arch for r in rows}):
+        mine = [r for r in rows if r.arch == arch and np.isfinite(r.lambda_hat)]
+        out[arch] = slope_fit([r.classes for r in mine], [r.lambda_hat for r in mine])
+    return out
+
+
 def summarize(rows: list[Row]) -> dict:
     """Per architecture: Ks, mean and std of λ̂ over seeds, whether any run was flagged, and the
     line fitted through every (finite) seed's λ̂."""
@@ -95,12 +177,16 @@ def summarize(rows: list[Row]) -> dict:
         mine = [r for r in rows if r.arch == arch and np.isfinite(r.lambda_hat)]
         ks = sorted({r.classes for r in mine})
         vals = [[r.lambda_hat for r in mine if r.classes == k] for k in ks]
-        flagged = [any(r.status != "ok" for r in mine if r.classes == k) for k in ks]
+        flagged = [any(r.flagged for r in mine if r.classes == k) for k in ks]
+        codes = [sorted({c for r in mine if r.classes == k for c in (r.flags or ([r.status] if r.flagged else []))})
+                 for k in ks]
         slope, intercept, r2 = linear_fit([r.classes for r in mine], [r.lambda_hat for r in mine])
         out[arch] = {
             "classes": ks, "mean": [float(np.mean(v)) for v in vals],
             "std": [float(np.std(v, ddof=1)) if len(v) > 1 else 0.0 for v in vals],
-            "seeds": [len(v) for v in vals], "flagged": flagged,
+            "seeds": [len(v) for v in vals], "flagged": flagged, "flag_codes": codes,
+            "runs": [{"classes": r.classes, "seed": r.seed, "lambda_hat": r.lambda_hat, "flagged": r.flagged,
+                      "flags": list(r.flags) or ([r.status] if r.flagged else [])} for r in mine],
             "slope": slope, "intercept": intercept, "r2": r2,
         }
     return out

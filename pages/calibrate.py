@@ -6,18 +6,20 @@ import pandas as pd
 import streamlit as st
 
 from llc_core.calibrate import pilot_config, pilot_grid
-from llc_core.sweep import SweepGrid
+from llc_core.sweep import SweepGrid, cell_config
 from llc_core.limits import (MAX_CELL_BURNIN, MAX_CELL_CHAINS, MAX_CELL_DRAWS, MAX_SWEEP_CELLS, UI_MAX_BURNIN,
                              UI_MAX_CHAINS, UI_MAX_DRAWS)
 from llc_core.config import InputError
 from llc_core.jobs import AutoCalibrateJob, SweepJob
-from llc_core.plots import sweep_heatmap
-from pages.common import send_to_estimate
-from pages.controls import EPS_GRID, GAMMA_GRID, reset_button, run_stop_buttons, snap
+from llc_core.plots import cell_trace_figure, sweep_heatmap, sweep_lines
+from pages.common import presentation_toggle, send_to_estimate, show_figure
+from pages.controls import BIND, EPS_GRID, GAMMA_GRID, run_stop_buttons, snap
 from pages.jobview import PageJobs
 from pages.models import model_picker
 
 NBETA_MULTS = [0.25, 0.5, 1.0, 2.0, 4.0]
+# The grid's controls, all mirrored in the URL (bind="query-params"): a link reproduces the grid.
+GRID_KEYS = ("cal_epsilons", "cal_gammas", "cal_nbeta_mults", "cal_chains", "cal_draws", "cal_burnin")
 
 
 def sweep_defaults(task) -> dict:
@@ -27,26 +29,35 @@ def sweep_defaults(task) -> dict:
             "cal_chains": min(MAX_CELL_CHAINS, pilot.chains), "cal_draws": pilot.draws, "cal_burnin": pilot.burnin}
 
 
+def init_grid(task) -> None:
+    """The model's pilot grid: on a new model every control; on the session's first visit only those
+    the URL does not set (a shared link's grid wins)."""
+    ss = st.session_state
+    if ss.get("cal_grid_for") == ss["cal_model"]:
+        return
+    first_visit = "cal_grid_for" not in ss
+    for key, value in sweep_defaults(task).items():
+        if not (first_visit and key in st.query_params):
+            ss[key] = value
+    ss["cal_grid_for"] = ss["cal_model"]
+
+
 def sweep_controls(task, disabled: bool):
     """Grid and pilot-chain controls; returns (grid, pilot config) or (None, None) if invalid."""
     ss = st.session_state
-    if ss.get("cal_grid_for") != ss["cal_model"]:  # new model: its own pilot grid
-        ss.update(sweep_defaults(task))
-        ss["cal_grid_for"] = ss["cal_model"]
-    st.multiselect("Step sizes ε", EPS_GRID, key="cal_epsilons",
-                   persist_state="session", format_func=lambda v: f"{v:.1e}",
-                   disabled=disabled)
-    st.multiselect("Localizations γ", [g for g in GAMMA_GRID if g > 0], key="cal_gammas", persist_state="session",
-                   format_func=lambda v: f"{v:g}", disabled=disabled)
+    init_grid(task)
+    common = {"disabled": disabled, "bind": BIND, "persist_state": "session"}
+    st.multiselect("Step sizes ε", EPS_GRID, key="cal_epsilons", format_func=lambda v: f"{v:.1e}", **common)
+    st.multiselect("Localizations γ", [g for g in GAMMA_GRID if g > 0], key="cal_gammas",
+                   format_func=lambda v: f"{v:g}", **common)
     st.multiselect("nβ multipliers (× n/log n)", NBETA_MULTS, key="cal_nbeta_mults",
-                   persist_state="session", format_func=lambda v: f"{v:g}×",
-                   disabled=disabled)
-    st.slider("Chains per cell", 1, MAX_CELL_CHAINS, key="cal_chains", persist_state="session", disabled=disabled)
-    st.number_input("Draws per cell", 10, MAX_CELL_DRAWS, step=50, key="cal_draws",
-                    persist_state="session", disabled=disabled)
-    st.number_input("Burn-in per cell", 0, MAX_CELL_BURNIN, step=50, key="cal_burnin",
-                    persist_state="session", disabled=disabled)
-    reset_button("Reset to the pilot grid", sweep_defaults(task), key="cal_reset", disabled=disabled)
+                   format_func=lambda v: f"{v:g}×", **common)
+    st.slider("Chains per cell", 1, MAX_CELL_CHAINS, key="cal_chains", **common)
+    st.number_input("Draws per cell", 10, MAX_CELL_DRAWS, step=50, key="cal_draws", **common)
+    st.number_input("Burn-in per cell", 0, MAX_CELL_BURNIN, step=50, key="cal_burnin", **common)
+    # on_click runs before the widgets exist on the next run: setting their values there is allowed
+    st.button("Reset to the pilot grid", disabled=disabled, key="cal_reset",
+              on_click=lambda: ss.update(sweep_defaults(task)))
     grid = SweepGrid(tuple(ss["cal_epsilons"]), tuple(ss["cal_gammas"]), tuple(ss["cal_nbeta_mults"]))
     pilot = task.defaults.replace(chains=int(ss["cal_chains"]), draws=int(ss["cal_draws"]),
                                                burnin=int(ss["cal_burnin"]))
@@ -80,6 +91,7 @@ page = PageJobs("calibrate")
 job, running = page.job, page.running
 
 with st.sidebar:
+    presentation_toggle()
     choice, task = model_picker(disabled=running, key="cal_model")
     grid = pilot = None
     if task is not None:
@@ -93,9 +105,23 @@ with st.sidebar:
 
 if stop_clicked:
     page.stop()
+
+
+def swept_cells(task, model: str) -> list:
+    """The cells of this session's last sweep of `model`, as (config, Cell) for auto-calibrate to reuse
+    (it runs only the ladder cells these do not already hold)."""
+    last, info = page.job, st.session_state.get("cal_info", {})
+    if last is None or info.get("auto") or info.get("model") != model or last.running:
+        return []
+    return [(cell_config(last.pilot, c.epsilon, c.gamma, c.nbeta_multiplier, task.n), c)
+            for c in last.snapshot_cells() if c.completed]
+
+
 if (sweep_clicked and grid is not None) or (auto_clicked and task is not None):
-    page.start(lambda: AutoCalibrateJob(task, base=full) if auto_clicked else SweepJob(task, grid, pilot),
-               {"model": choice, "name": task.name, "auto": bool(auto_clicked),
+    known = swept_cells(task, choice) if auto_clicked else []
+    page.start(lambda: AutoCalibrateJob(task, base=full, known_cells=known) if auto_clicked
+               else SweepJob(task, grid, pilot),
+               {"model": choice, "name": task.name, "auto": bool(auto_clicked), "reusable": len(known),
                 "true_lambda": task.true_lambda, "target": task.target_lambda}, "cal_info")
 
 if job is None:
@@ -110,18 +136,45 @@ def cell_table(cells) -> pd.DataFrame:
                           "seconds": c.seconds} for c in cells])
 
 
-def heatmaps(job, cells, chosen):
-    mults = sorted(set(job.grid.nbeta_multipliers))
+def usable_cells(cells) -> list:
+    """The cells that can be loaded into Estimate (a finite λ̂), in the order the picker lists them."""
+    return [c for c in cells if math.isfinite(c.lambda_hat)]
+
+
+def cell_at(cells, eps_label: str, gamma_label: str, mult: float):
+    """The usable cell a heatmap click names (its axis labels), as an index into usable_cells, or None."""
+    for i, c in enumerate(usable_cells(cells)):
+        if (f"{c.epsilon:.1e}", f"{c.gamma:g}", c.nbeta_multiplier) == (eps_label, gamma_label, mult):
+            return i
+    return None
+
+
+def on_cell_click(chart_key: str, mult: float) -> None:
+    """A click on a heatmap cell picks that cell in the "load a cell" picker (and shows its traces)."""
+    points = st.session_state[chart_key].selection.points
+    if points:
+        index = cell_at(job.snapshot_cells(), str(points[0]["x"]), str(points[0]["y"]), mult)
+        if index is not None:
+            st.session_state["cal_pick"] = index
+
+
+def heatmaps(job, cells, chosen, picked):
+    mults = sorted(set(job.grid.nbeta_multipliers) | {c.nbeta_multiplier for c in cells})
     tabs = st.tabs([f"nβ × {m:g}" for m in mults]) if len(mults) > 1 else [st.container()]
     for tab, m in zip(tabs, mults):
         layer = {(c.epsilon, c.gamma): (c.lambda_hat, c.verdict) for c in cells if c.nbeta_multiplier == m}
         mark = (chosen.epsilon, chosen.gamma) if chosen is not None and chosen.nbeta_multiplier == m else None
+        pick = (picked.epsilon, picked.gamma) if picked is not None and picked.nbeta_multiplier == m else None
         with tab:
             # auto-calibrate's cells go where its bracket takes them, beyond the start grid
             epsilons = sorted(set(job.grid.epsilons) | {c.epsilon for c in cells})
             gammas = sorted(set(job.grid.gammas) | {c.gamma for c in cells})
-            st.plotly_chart(sweep_heatmap(epsilons, gammas, layer, mark),
-                            key=f"cal_heatmap_{m:g}")
+            key = f"cal_heatmap_{m:g}"
+            show_figure(sweep_heatmap(epsilons, gammas, layer, mark, pick), key=key, on_select=lambda k=key, m=m:
+                        on_cell_click(k, m), selection_mode="points")
+            mine = [c for c in cells if c.nbeta_multiplier == m]
+            if len({c.epsilon for c in mine}) > 1:
+                show_figure(sweep_lines(mine), key=f"cal_lines_{m:g}")
 
 
 def recommendation_box(rec, info):
@@ -149,19 +202,39 @@ def recommendation_box(rec, info):
                                          **(length if fits else {})})
 
 
-def cell_loader(cells, info):
-    usable = [c for c in cells if math.isfinite(c.lambda_hat)]
+def cell_label(c) -> str:
+    return f"ε {c.epsilon:.1e} · γ {c.gamma:g} · nβ×{c.nbeta_multiplier:g} — λ̂ {c.lambda_hat:.4g} ({c.verdict})"
+
+
+def preselect(usable, chosen) -> None:
+    """Once per finished job: the picker starts on the recommended cell (auto-calibrate), else the first."""
+    ss = st.session_state
+    if ss.get("cal_pick_for") == id(job):
+        return
+    ss["cal_pick_for"] = id(job)
+    ss["cal_pick"] = next((i for i, c in enumerate(usable) if c is chosen), 0)
+
+
+def cell_loader(cells, info, chosen):
+    """The picked cell (by the picker or a click on the heatmap): its traces and "Load into Estimate"."""
+    usable = usable_cells(cells)
     if not usable:
         return
-    labels = {i: f"ε {c.epsilon:.1e} · γ {c.gamma:g} · nβ×{c.nbeta_multiplier:g} — λ̂ {c.lambda_hat:.4g} "
-                 f"({c.verdict})" for i, c in enumerate(usable)}
+    preselect(usable, chosen)
+    if st.session_state.get("cal_pick") not in range(len(usable)):
+        st.session_state["cal_pick"] = 0
+    labels = {i: cell_label(c) + ("  ★ recommended" if c is chosen else "") for i, c in enumerate(usable)}
     left, right = st.columns([3, 1], vertical_alignment="bottom")
-    pick = left.selectbox("Load a cell's settings into Estimate", list(labels), format_func=labels.get,
-                          key="cal_pick")
+    pick = left.selectbox("Load a cell's settings into Estimate (or click a cell above)", list(labels),
+                          format_func=labels.get, key="cal_pick")
+    c = usable[pick]
     if right.button("Load into Estimate", key="cal_load", width="stretch"):
-        c = usable[pick]
         nbeta = "auto" if c.nbeta_multiplier == 1 else f"{c.nbeta_multiplier:g}x"
         send_to_estimate(info["model"], {"epsilon": c.epsilon, "gamma": c.gamma, "nbeta": nbeta})
+    if c.trace is not None and len(c.trace["steps"]):
+        flags = ", ".join(c.flags) or "none"
+        show_figure(cell_trace_figure(c.trace, f"Cell ε {c.epsilon:.1e} · γ {c.gamma:g}: running λ̂ "
+                                               f"(flags: {flags})"), key="cal_cell_trace")
 
 
 def info_auto() -> bool:
@@ -199,15 +272,21 @@ def live_view():
     if rec is not None and rec.found:
         chosen = next((c for c in cells if (c.epsilon, c.gamma, c.nbeta_multiplier)
                        == (rec.epsilon, rec.gamma, rec.nbeta_multiplier)), None)
-    heatmaps(job, cells, chosen)
+    usable = usable_cells(cells)
+    picked = usable[st.session_state["cal_pick"]] if (state != "running" and st.session_state.get(
+        "cal_pick_for") == id(job) and st.session_state.get("cal_pick") in range(len(usable))) else None
+    heatmaps(job, cells, chosen, picked)
     if rec is not None:
         recommendation_box(rec, info)
+    if rec is not None and getattr(rec, "reused", 0):
+        st.caption(f"{rec.reused} pilot cell(s) came from the sweep you ran before (same settings): not rerun.")
     if cells:
-        st.dataframe(cell_table(cells), hide_index=True, width="stretch",
-                     column_config={k: st.column_config.NumberColumn(format="%.3g")
-                                    for k in ("ε", "γ", "nβ", "λ̂", "std", "MALA", "seconds")})
         if state != "running":
-            cell_loader(cells, info)
+            cell_loader(cells, info, chosen)
+        with st.expander("Every cell", expanded=False):
+            st.dataframe(cell_table(cells), hide_index=True, width="stretch",
+                         column_config={k: st.column_config.NumberColumn(format="%.3g")
+                                        for k in ("ε", "γ", "nβ", "λ̂", "std", "MALA", "seconds")})
 
 
 page.live(live_view)

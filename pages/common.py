@@ -15,7 +15,7 @@ from pages.models import cached_task
 from pages.navigation import require_app_navigation
 
 # The pages' URL paths (st.Page derives them from the file names; Estimate is the default, at "/").
-PAGE_PATHS = ("estimate", "compare", "calibrate", "variability", "learn", "train")
+PAGE_PATHS = ("estimate", "compare", "history", "calibrate", "variability", "dimensions", "learn", "train")
 # Stop waits this long for the job to end (its worker gets STOP_GRACE = 0.5 s to return the partial
 # result, then is killed), so the page redraws already stopped instead of one poll later.
 STOP_WAIT = 2.0
@@ -103,3 +103,28 @@ def copy_link(page_path: str = "", upload: str | None = None) -> None:
             st.caption("This link opens this model with every setting on screen; a run with it repeats "
                        "this one bit for bit (same seed, same device type).")
         st.code(current_link(page_path), language=None, wrap_lines=True)
+
+
+# -- figures: theme and presentation mode (issue 13) ------------------------------------------
+
+PRESENTATION_KEY = "presentation"
+
+
+def presentation_toggle() -> bool:
+    """The sidebar's "Presentation mode" switch (kept for the session, on every page that calls it):
+    larger ticks and annotations, thicker lines, taller plots for a projector."""
+    st.session_state.setdefault(PRESENTATION_KEY, False)
+    return st.sidebar.toggle("Presentation mode", key=PRESENTATION_KEY, persist_state="session",
+                             help="Larger text (≥ 16 px), thicker lines and taller plots, for a room.")
+
+
+def style_figure(fig):
+    """`fig` sized for the current mode (llc_core.plots.style). Colours are left to the theme."""
+    from llc_core.plots import style
+
+    return style(fig, presentation=bool(st.session_state.get(PRESENTATION_KEY)))
+
+
+def show_figure(fig, **kwargs):
+    """st.plotly_chart of the styled figure, in Streamlit's theme (light or dark, as the viewer chose)."""
+    return st.plotly_chart(style_figure(fig), theme="streamlit", **kwargs)

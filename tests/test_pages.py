@@ -48,20 +48,24 @@ def cached_models_snapshot():
 def test_compare_defaults_to_mlp_and_cnn_and_runs_both(app):
     open_page(app, "compare")
     a, b = app.selectbox(key="cmp_a").value, app.selectbox(key="cmp_b").value
-    assert "_cnn_" in a and "_mlp_" in b and a.split("_cnn_")[1] == b.split("_mlp_")[1]  # same K and seed
+    # A is the MLP, as the page's title "MLP vs CNN" reads (issue 13)
+    assert "_mlp_" in a and "_cnn_" in b and a.split("_mlp_")[1] == b.split("_cnn_")[1]  # same K and seed
+    app.radio(key="cmp_mode").set_value("shared settings").run()
     assert app.select_slider(key="cmp_epsilon").value == 1e-4  # the smaller of the two defaults
     set_values(app, cmp_chains=2, cmp_draws=60, cmp_burnin=0)
     app.button(key="cmp_run").click().run()
-    wait_for(app, lambda at: any(t.startswith("**A − B") for t in texts(at)), what="comparison")
+    # the difference is a bold headline only when both runs are clean; else a warning says so
+    wait_for(app, lambda at: any("A − B =" in t for t in texts(at)), what="comparison")
     table = app.dataframe[0].value
     assert list(table["run"]) == ["done", "done"]
     assert table["status"].isin(["ok", "warning", "negative", "diverged"]).all()
-    assert table["parameters"].tolist() == [16_618, 15_210]
+    assert table["parameters"].tolist() == [15_210, 16_618]
     assert any("chains used" == m.label and m.value == "2 / 2" for m in app.metric)
 
 
 def test_compare_bad_nbeta_is_an_error_and_nothing_runs(app):
     open_page(app, "compare")
+    app.radio(key="cmp_mode").set_value("shared settings").run()
     set_values(app, cmp_nbeta="-3")
     assert any("nbeta" in e.value and "-3" in e.value for e in app.error)
     assert app.button(key="cmp_run").disabled
