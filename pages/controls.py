@@ -22,6 +22,10 @@ SAMPLER_HELP = {"sgld": "SGLD (Lau et al. 2023)", "rmsprop_sgld": "RMSProp-preco
 INT_RANGES = {"chains": (1, UI_MAX_CHAINS), "draws": (10, UI_MAX_DRAWS), "burnin": (0, UI_MAX_BURNIN),
               "thin": (1, UI_MAX_THIN), "seed": (0, 2**31 - 1)}
 NOISE_RANGE = (0.0, 10.0)
+# Controls outside the Estimate settings (Calibrate's grid, MLP vs CNN's mode) are mirrored in the URL
+# by Streamlit's binding, which leaves out a value equal to the widget's default: the link then means
+# "the default". The Estimate settings are written in full instead (see write_url).
+BIND = "query-params"
 
 
 def snap(value: float, grid: list[float]) -> float:

@@ -87,8 +87,8 @@ def test_every_button_on_every_page_can_be_pressed(server, browser):  # noqa: F8
         for index in range(count):
             open_page(page, url)  # a fresh visit per button: each press starts from the page as it arrives
             button = page.locator(BUTTONS).nth(index)
-            if index >= page.locator(BUTTONS).count() or not button.is_enabled():
-                continue
+            if index >= page.locator(BUTTONS).count() or not (button.is_visible() and button.is_enabled()):
+                continue  # inside a closed expander or popover, or disabled until a run: not pressable now
             label = button.inner_text().strip()
             button.click()
             page.wait_for_timeout(SETTLE_MS)
