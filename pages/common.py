@@ -113,8 +113,12 @@ PRESENTATION_KEY = "presentation"
 def presentation_toggle() -> bool:
     """The sidebar's "Presentation mode" switch (kept for the session, on every page that calls it):
     larger ticks and annotations, thicker lines, taller plots for a projector."""
-    st.session_state.setdefault(PRESENTATION_KEY, False)
-    return st.sidebar.toggle("Presentation mode", key=PRESENTATION_KEY, persist_state="session",
+    ss = st.session_state
+    # A widget's own state is dropped on a page without it; the switch's value lives in a plain key,
+    # copied into the widget before it is drawn, so it stays on from page to page.
+    ss[PRESENTATION_KEY + "_switch"] = bool(ss.get(PRESENTATION_KEY, False))
+    return st.sidebar.toggle("Presentation mode", key=PRESENTATION_KEY + "_switch",
+                             on_change=lambda: ss.update({PRESENTATION_KEY: ss[PRESENTATION_KEY + "_switch"]}),
                              help="Larger text (≥ 16 px), thicker lines and taller plots, for a room.")
 
 

@@ -17,6 +17,7 @@ from llc_core.dimension_sweep import MEASURES, DimensionSweepJob, measure_vs_k_f
 from llc_core.dimensions import CAVEATS, DimensionSettings, rank_vs_llc_demo
 from llc_core.intrinsic_dim import SubspaceSettings
 from llc_core.jobs import DimensionsJob
+from pages.common import presentation_toggle, show_figure
 from pages.controls import device_picker, run_stop_buttons
 from pages.jobview import PageJobs
 
@@ -92,10 +93,12 @@ def show_measures(out: dict) -> None:
             metric_card(column, label, value, CAVEATS[key])
     left, right = st.columns(2)
     if top:
-        left.plotly_chart(spectrum_figure(top, out.get("rank_tolerance", 1e-6)), key="dim_spectrum")
+        with left:
+            show_figure(spectrum_figure(top, out.get("rank_tolerance", 1e-6)), key="dim_spectrum")
     if out.get("d_int90_curve"):
-        right.plotly_chart(curve_figure(out["d_int90_curve"], out.get("full_performance", 0) * 0.9,
-                                        out.get("d_int_metric", "")), key="dim_curve")
+        with right:
+            show_figure(curve_figure(out["d_int90_curve"], out.get("full_performance", 0) * 0.9,
+                                     out.get("d_int_metric", "")), key="dim_curve")
     if out.get("true_lambda") is not None:
         st.caption(f"Known λ of this toy: {out['true_lambda']:.4g} (2λ = {2 * out['true_lambda']:.4g}).")
 
@@ -129,6 +132,7 @@ def page_main() -> None:
                "rank(H) ≤ 2λ ≤ D. Finished measurements are cached by weights hash and settings.")
     page = PageJobs("dimensions")
     with st.sidebar:
+        presentation_toggle()
         _, task = model_picker(disabled=page.running, key="dim_model")
         settings = settings_sidebar("dim_", page.running, device_picker(page.running))
         run_clicked, stop_clicked = run_stop_buttons("dim_", page.running, task is not None)
@@ -191,7 +195,7 @@ def _sweep_view(page: PageJobs, measure: str) -> None:
     elif state == "stopped":
         st.caption("Stopped: partial results.")
     if rows:
-        st.plotly_chart(measure_vs_k_figure(rows, measure), key="dimk_chart")
+        show_figure(measure_vs_k_figure(rows, measure), key="dimk_chart")
         st.dataframe(pd.DataFrame(rows), hide_index=True)
 
 

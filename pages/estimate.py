@@ -5,7 +5,7 @@ import streamlit as st
 
 from llc_core.jobs import EstimateJob
 from llc_core.plots import loss_figure
-from pages.common import copy_link, session_jobs, take_sent_settings
+from pages.common import copy_link, presentation_toggle, show_figure, session_jobs, take_sent_settings
 from pages.controls import defaults_for, hyperparameter_controls, reset_button, run_stop_buttons, show_url_problems
 from pages.models import UPLOAD, fill_controls, model_label, model_picker
 from pages.checks import checks_panel
@@ -22,6 +22,7 @@ running = page.running
 take_sent_settings()
 
 with st.sidebar:
+    presentation_toggle()
     choice, task = model_picker(disabled=running)
     run_area = st.container()  # Run/Stop right under the model, above the fold on a projector
     config = None
@@ -59,7 +60,7 @@ if page.idle:
             "trace and the running λ̂ stream in here, with a flag (cause and fix) the moment something "
             "goes wrong.")
     if config is not None:  # the empty axes of the run to come (and Plotly loaded before it starts)
-        st.plotly_chart(loss_figure(np.array([]), np.zeros((0, 0)), config.burnin, None, config.total_steps),
+        show_figure(loss_figure(np.array([]), np.zeros((0, 0)), config.burnin, None, config.total_steps),
                         key="estimate_idle_chart")
     st.stop()
 

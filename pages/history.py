@@ -8,9 +8,10 @@ import streamlit as st
 from llc_core import history
 from llc_core.trace_plots import history_overlay_figure
 from pages.browser import browser_id
-from pages.common import send_to_estimate, session_jobs
+from pages.common import presentation_toggle, send_to_estimate, session_jobs, show_figure
 
 session_jobs()  # makes sure the page runs inside app.py's navigation
+presentation_toggle()
 st.title("Run history")
 st.caption(f"Every finished or stopped run of Estimate in this browser (the newest {history.HISTORY_MAX_RUNS} "
            "are kept, on this server, visible only to this browser). It survives a reload.")
@@ -33,8 +34,8 @@ st.subheader("Overlay")
 ticked = st.multiselect("Runs to overlay", list(by_id), default=list(by_id)[:2], format_func=label,
                         key="history_overlay")
 if ticked:
-    st.plotly_chart(history_overlay_figure([by_id[i] | {"label": label(i)} for i in ticked]),
-                    key="history_overlay_chart")
+    show_figure(history_overlay_figure([by_id[i] | {"label": label(i)} for i in ticked]),
+                key="history_overlay_chart")
 
 if len(runs) >= 2:
     st.subheader("Settings: what differs")

@@ -17,6 +17,7 @@ from llc_core.convergence import MIN_POINTS
 from llc_core.plots import diagnostics_figure, lambda_figure, loss_figure
 from llc_core.trace_plots import chain_panels_figure, density_figure, rank_figure
 from pages.browser import browser_id
+from pages.common import show_figure
 
 PLOTS = ["Loss traces", "Running λ̂", "Per chain", "Rank plot", "Density", "Diagnostics"]
 FIRST_RECORD_WAIT = 0.6  # seconds a just-started run's first draw may wait for its first record
@@ -106,7 +107,7 @@ def run_panel(job, info: dict, key: str, plots: bool = True) -> None:
         # sampler thread would otherwise lose on every refresh.
         shown = st.segmented_control("Plot", PLOTS, key=f"{key}_plot_view", default=PLOTS[0],
                                      label_visibility="collapsed") or PLOTS[0]
-        st.plotly_chart(live_figure(shown, view, info), key=f"{key}_chart")
+        show_figure(live_figure(shown, view, info), key=f"{key}_chart")
     if final is not None:
         st.caption(f"{final.steps_per_second:,.0f} chain-steps/s · {final.wall_seconds:.1f} s · "
                    f"{final.path} path · {final.sampler} on {final.device} · nβ {info.get('nbeta_text', '')}")

@@ -9,7 +9,7 @@ from llc_core.limits import MAX_EPOCHS
 from llc_core.recipes import arch_name
 from llc_core.plots import training_figure
 from llc_core.training import DEFAULT_TRAIN
-from pages.common import send_to_estimate
+from pages.common import presentation_toggle, send_to_estimate, show_figure
 from pages.controls import run_stop_buttons
 from pages.jobview import PageJobs
 from pages.models import model_catalogue
@@ -42,6 +42,7 @@ ss.setdefault("train_classes", 10)
 ss.setdefault("train_seed", 0)
 
 with st.sidebar:
+    presentation_toggle()
     st.selectbox("Dataset", DATASETS, key="train_dataset", persist_state="session", disabled=running,
                  help="MNIST-1D is generated offline; MNIST / Fashion-MNIST read IDX files (see README).")
     st.selectbox("Architecture", ["mlp", "cnn"], key="train_arch",
@@ -112,7 +113,7 @@ def live_view():
         model_catalogue.clear()
         if st.button("Estimate λ̂ for it", key="train_open", type="primary"):
             send_to_estimate(meta["name"], {}, note=f"Loaded {meta['name']} with its default settings.")
-    st.plotly_chart(training_figure(history, epochs), key="train_chart")
+    show_figure(training_figure(history, epochs), key="train_chart")
 
 
 page.live(live_view)

@@ -142,14 +142,14 @@ def test_calibrate_heatmap_click_shows_the_cell_and_follows_the_theme(server, pa
     shoot_both(page, "calibrate", [page.locator(".st-key-cal_heatmap_1"), page.locator(".st-key-cal_lines_1"),
                                    page.locator(".st-key-cal_cell_trace")])
     # presentation mode: the same figures with ≥ 16 px ticks
-    page.locator(".st-key-presentation label").click()
+    page.locator(".st-key-presentation_switch label").click()
     page.wait_for_timeout(2000)
     page.locator(".st-key-cal_heatmap_1").scroll_into_view_if_needed()
     sizes = page.evaluate("[...document.querySelectorAll('.st-key-cal_heatmap_1 .xtick text, "
                           ".st-key-cal_lines_1 .ytick text')].map(t => parseFloat(t.style.fontSize))")
     page.screenshot(path=ARTIFACTS / "theme_calibrate_presentation_light.png")
     assert sizes and min(sizes) >= 16, sizes
-    page.locator(".st-key-presentation label").click()
+    page.locator(".st-key-presentation_switch label").click()
 
 
 def test_compare_mlp_first_with_architecture_names(server, page):  # noqa: F811

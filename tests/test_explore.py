@@ -360,3 +360,14 @@ def test_learn_toy_tables_have_no_empty_cells(app):
     assert len(tables) == 2 and sum(len(t) for t in tables) == 8
     assert not any(t.isna().any().any() for t in tables)
     assert list(tables[1].columns) == ["toy", "parameters", "n", "λ (Aoyagi)"]
+
+
+@pytest.mark.parametrize("page", ["estimate", "compare", "history", "calibrate", "variability", "dimensions",
+                                  "learn", "train"])
+def test_presentation_mode_switch_is_on_every_page_and_kept_across_pages(app, page):
+    """A room switches it on once: every page offers it and it stays on when the page changes."""
+    app.run()
+    app.toggle(key="presentation_switch").set_value(True).run()
+    app.switch_page(f"pages/{page}.py").run()
+    assert not app.exception, app.exception
+    assert app.toggle(key="presentation_switch").value is True
