@@ -119,7 +119,7 @@ def fill(page, key, value):
 
 
 def test_compare_runs_mlp_and_cnn_side_by_side(server, page):
-    page.goto(f"{server}/compare?cmp_chains=2&cmp_draws=100&cmp_burnin=0")
+    page.goto(f"{server}/compare?cmp_mode=shared+settings&cmp_chains=2&cmp_draws=100&cmp_burnin=0")
     run = page.locator(".st-key-cmp_run button")
     expect(run).to_be_enabled(timeout=60_000)
     run.click()

@@ -89,8 +89,9 @@ def test_estimate_reset_puts_back_the_model_defaults(app):
 
 def test_compare_reset_puts_back_settings_safe_for_both(app):
     app.switch_page("pages/compare.py").run()
+    app.radio(key="cmp_mode").set_value("shared settings").run()  # Reset belongs to the shared mode
     keys = ["cmp_" + k for k in HYPER_KEYS]
-    wanted = {k: app.session_state[k] for k in keys}  # a first visit opens at the settings safe for both
+    wanted = {k: app.session_state[k] for k in keys}  # shared mode opens at the settings safe for both
     assert wanted["cmp_epsilon"] == 1e-4  # the smaller of the MLP's and CNN's ε
     set_values(app, cmp_epsilon=1e-3, cmp_gamma=5.0, cmp_chains=2)
     app.button(key="cmp_reset").click().run()
