@@ -3,6 +3,7 @@ import os
 import pathlib
 import shutil
 import tempfile
+import time
 
 import pytest
 
@@ -31,3 +32,20 @@ def app():
     assert not at.exception
     yield at
     st.cache_resource.clear()  # stops this session's jobs (on_release)
+
+
+def wait_for(at, predicate, timeout=180, what="condition", poll=0.5):
+    """Rerun an AppTest session until `predicate(at)` holds; a page exception fails at once."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        at.run()
+        assert not at.exception, at.exception
+        if predicate(at):
+            return
+        time.sleep(poll)
+    raise AssertionError(f"timed out waiting for {what}; shown: {texts(at)[:6]}")
+
+
+def texts(at):
+    """Every text element an AppTest page shows, for assertions on what a user reads."""
+    return [e.value for e in (*at.markdown, *at.caption, *at.success, *at.warning, *at.error, *at.info)]

@@ -6,6 +6,9 @@ import json
 import subprocess
 import sys
 import time
+from functools import partial
+
+from tests.conftest import wait_for as wait_for_shared
 
 import numpy as np
 import pytest
@@ -226,15 +229,7 @@ def test_cli_bad_d_grid_beyond_the_parameter_count():
 
 # -- the Dimensions page --------------------------------------------------------------------------
 
-def wait_for(at, predicate, timeout=240, what="condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        at.run()
-        assert not at.exception, at.exception
-        if predicate(at):
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}; captions: {[c.value for c in at.caption][:6]}")
+wait_for = partial(wait_for_shared, timeout=240)  # this file's runs need up to 240 s
 
 
 def small_settings(at, prefix):

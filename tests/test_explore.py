@@ -234,24 +234,16 @@ def test_true_lambda_and_target_labels_sit_at_opposite_ends():
 # -- pages (AppTest) -------------------------------------------------------------------------
 
 import shutil  # noqa: E402
-import time  # noqa: E402
+from functools import partial  # noqa: E402
+
+from tests.conftest import texts, wait_for as wait_for_shared  # noqa: E402
 
 from llc_core.checkpoints import CACHE_DIR  # noqa: E402
 
 
-def wait_for(at, predicate, timeout=300, what="condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        at.run()
-        assert not at.exception, at.exception
-        if predicate(at):
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")
+wait_for = partial(wait_for_shared, timeout=300)  # this file's runs need up to 300 s
 
 
-def texts(at):
-    return [e.value for e in (*at.markdown, *at.caption, *at.success, *at.warning, *at.error, *at.info)]
 
 
 def open_page(at, page, **params):

@@ -1,6 +1,9 @@
 """AppTest coverage of the pages beyond Estimate: each page's main path and its error path."""
 
 import time
+from functools import partial
+
+from tests.conftest import texts, wait_for as wait_for_shared
 
 import pytest
 
@@ -14,19 +17,9 @@ def open_page(at, page):
     return at
 
 
-def wait_for(at, predicate, timeout=180, what="condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        at.run()
-        assert not at.exception, at.exception
-        if predicate(at):
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}; markdown: {[m.value for m in at.markdown][:5]}")
+wait_for = partial(wait_for_shared, timeout=180)  # this file's runs need up to 180 s
 
 
-def texts(at):
-    return [e.value for e in (*at.markdown, *at.caption, *at.success, *at.warning, *at.error, *at.info)]
 
 
 def set_values(at, **values):

@@ -4,6 +4,9 @@ uploaded models with their own defaults and name, and the Estimate page's pointe
 import json
 import re
 import time
+from functools import partial
+
+from tests.conftest import wait_for as wait_for_shared
 import urllib.parse
 
 import streamlit as st
@@ -48,15 +51,7 @@ def set_values(at, **values):
     assert not at.exception, at.exception
 
 
-def wait_for(at, predicate, timeout=120, what="condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        at.run()
-        assert not at.exception, at.exception
-        if predicate(at):
-            return
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
+wait_for = partial(wait_for_shared, timeout=120, poll=0.3)  # this file's runs need up to 120 s
 
 
 def the_link(at) -> dict:
