@@ -266,6 +266,9 @@ class Budget:
     def left(self) -> float:
         return self.deadline - time.monotonic()
 
+    def expired(self) -> bool:
+        return self.left() <= 0
+
     def measure(self, config: SGLDConfig, seconds: float) -> None:
         self.rate = config.chains * config.total_steps / max(seconds, 1e-3)
 
@@ -277,6 +280,18 @@ class Budget:
 
 def ladder_index(epsilon: float) -> int:
     return min(range(len(LADDER)), key=lambda i: abs(math.log(LADDER[i] / epsilon)))
+
+
+class _StopOrDeadline:
+    """A cancel token for auto-calibrate's runs: set when the user stops or the budget's deadline
+    passes. The rate forecast (`Budget.allows`) only decides whether to start a run; on a machine
+    whose load changes mid-run the forecast is wrong, and this cuts the run at the deadline."""
+
+    def __init__(self, cancel, budget: Budget):
+        self.cancel, self.budget = cancel, budget
+
+    def is_set(self) -> bool:
+        return (self.cancel is not None and self.cancel.is_set()) or self.budget.expired()
 
 
 @dataclass
@@ -295,9 +310,13 @@ class _Search:
     attempts: list = field(default_factory=list)  # every full-length run
     known: list = field(default_factory=list)  # (config, Cell) already run elsewhere (a sweep): reused
     reused: int = 0  # pilot cells taken from `known` instead of being run
+    cut: str | None = None  # the full-length run the deadline cut, if one was
 
     def stopped(self) -> bool:
         return self.cancel is not None and self.cancel.is_set()
+
+    def run_token(self) -> _StopOrDeadline:
+        return _StopOrDeadline(self.cancel, self.budget)
 
 
 def _runs_agree(a: Attempt, b: Attempt) -> bool:
@@ -330,7 +349,7 @@ def _one_cell(s: _Search, index: int) -> Cell | None:
         s.reused += 1
     else:
         grid = SweepGrid((LADDER[index],), (s.base.gamma,), (1.0,))
-        cell = next(iter(sweep(s.task, grid, pilot, s.cancel, s.on_progress)), None)
+        cell = next(iter(sweep(s.task, grid, pilot, s.run_token(), s.on_progress)), None)
         if cell is None:
             return None
         s.budget.measure(pilot, cell.seconds)
@@ -412,8 +431,11 @@ def _full_run(s: _Search, epsilon: float, length: int) -> Attempt | None:
     config = full_config(s.task, s.base, epsilon, length)
     if s.stopped() or not s.budget.allows(config):
         return None
-    result = SGLDRun(s.task, config, cancel=s.cancel).run(s.on_progress)
+    result = SGLDRun(s.task, config, cancel=s.run_token()).run(s.on_progress)
     s.budget.measure(config.replace(burnin=0, draws=max(1, result.steps_done)), result.wall_seconds)
+    if not result.completed and s.run_token().is_set():  # cut by Stop or the deadline: not a result
+        s.cut = s.cut or (None if s.stopped() else f"ε {config.epsilon:.3g} × {config.draws} draws")
+        return None
     attempt = Attempt(epsilon, result.lambda_hat, result.lambda_hat_std, result.status,
                       [f.code for f in result.warnings], mean_mala(result), result.completed,
                       _se(result), config, [f.to_dict() for f in result.warnings], result.wall_seconds)
@@ -490,6 +512,9 @@ def auto_calibrate(task: LLCTask, budget_seconds: float = DEFAULT_BUDGET_SECONDS
     rec.seconds = time.monotonic() - start
     rec.budget_seconds = budget_seconds
     rec.reused = s.reused
+    if s.cut:
+        rec.reasons.append(f"The {budget_seconds:g} s budget ran out during the full-length run at {s.cut}: "
+                           "it was cut and is not used.")
     if s.reused:
         rec.reasons.append(f"{s.reused} pilot cell(s) reused from the sweep already run (same settings), not rerun.")
     if s.stopped():

@@ -275,3 +275,14 @@ def test_full_length_runs_agree_within_ten_percent_or_their_noise():
     noisy = _attempt(3e-6, 3.0)
     noisy.lambda_se = 0.5  # 1 apart, 2 combined s.e. = 1.0: indistinguishable
     assert _runs_agree(_attempt(1e-5, 4.0), noisy)
+
+
+def test_auto_calibrate_stops_at_its_budget_even_when_a_run_would_overrun_it():
+    """The rate forecast only decides whether to start a run; a run under way is cut at the deadline
+    (a loaded machine made a 90 s budget take 290 s). The first pilot cell of this DLN alone takes
+    longer than the budget here, and nothing is measured yet to forecast it."""
+    task = parse_toy("dln:10,20,20,10:r1")
+    rec = auto_calibrate(task, budget_seconds=2.0)
+    assert rec.seconds < 2.0 + 1.0, rec.seconds  # the deadline, plus one chain step and the wrap-up
+    assert not rec.confirmed and rec.status == "warning"
+    assert not any(a.completed is False for a in rec.attempts)  # a cut run is never reported as a result
