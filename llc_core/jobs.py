@@ -23,7 +23,7 @@ import numpy as np
 
 from .config import SGLDConfig
 from .limits import LIVE_POINTS
-from .runqueue import RunQueue, default_limit
+from .runqueue import RunQueue, default_limit, default_warm
 from .sampler import SGLDRun
 from .task import LLCTask
 from .trace import DIAG_ROWS, RunView
@@ -114,7 +114,7 @@ class JobRunner:
 
     def __init__(self, limit: int | None = None, warm: int | None = None):
         self.queue = RunQueue(limit)
-        self.pool = WorkerPool(self.queue.limit if warm is None else warm)
+        self.pool = WorkerPool(default_warm(self.queue.limit) if warm is None else warm)
 
     def start(self) -> "JobRunner":
         """Start the warm workers now, so the first Run does not wait for torch to import."""

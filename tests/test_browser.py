@@ -14,7 +14,7 @@ import urllib.request
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, server_env
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
@@ -35,8 +35,8 @@ SERVER_PID = {}
 def server(tmp_path_factory):
     port = free_port()
     # Trained models and cached runs go to throwaway folders, never the project's.
-    env = {**os.environ, "LLC_NO_DOWNLOAD": "1", "LLC_USER_MODELS": str(tmp_path_factory.mktemp("user_models")),
-           "LLC_CACHE_DIR": str(tmp_path_factory.mktemp("cache"))}
+    env = server_env(LLC_USER_MODELS=str(tmp_path_factory.mktemp("user_models")),
+                     LLC_CACHE_DIR=str(tmp_path_factory.mktemp("cache")))
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
          "--server.address", "127.0.0.1", "--server.headless", "true"],
@@ -225,7 +225,7 @@ def start_server(env_extra: dict) -> tuple:
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
          "--server.address", "127.0.0.1", "--server.headless", "true"],
-        cwd=ROOT, env={**os.environ, "LLC_NO_DOWNLOAD": "1", **env_extra},
+        cwd=ROOT, env=server_env(**env_extra),
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 60

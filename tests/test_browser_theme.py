@@ -18,7 +18,7 @@ import pytest
 from playwright.sync_api import expect
 
 from llc_core.checkpoints import CACHE_DIR
-from tests.conftest import ROOT
+from tests.conftest import ROOT, server_env
 from tests.test_browser import ARGS, ARTIFACTS, CHROMIUM, fill, free_port, playwright  # noqa: F401 (fixture)
 
 
@@ -32,9 +32,8 @@ def server(tmp_path_factory):
             for suffix in (".json", ".safetensors"):
                 shutil.copy(CACHE_DIR / f"mnist1d_{arch}_k{k}_s0{suffix}", shelf)
     port = free_port()
-    env = {**os.environ, "LLC_NO_DOWNLOAD": "1", "LLC_CACHED_MODELS": str(shelf),
-           "LLC_USER_MODELS": str(tmp_path_factory.mktemp("user_models")),
-           "LLC_CACHE_DIR": str(tmp_path_factory.mktemp("cache"))}
+    env = server_env(LLC_CACHED_MODELS=str(shelf), LLC_USER_MODELS=str(tmp_path_factory.mktemp("user_models")),
+                     LLC_CACHE_DIR=str(tmp_path_factory.mktemp("cache")))
     proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
                              "--server.address", "127.0.0.1", "--server.headless", "true"],
                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -74,7 +74,8 @@ def test_closing_a_session_stops_its_threads():
 # -- the server-wide fair queue ----------------------------------------------------------------
 
 from llc_core.jobs import JobRunner, ProcessJob  # noqa: E402
-from llc_core.runqueue import RunQueue, default_limit  # noqa: E402
+from llc_core.runqueue import RunQueue, default_limit, default_warm  # noqa: E402
+from llc_core.workers import MAX_WARM  # noqa: E402
 
 
 def test_queue_grants_first_come_first_served_up_to_the_limit():
@@ -121,6 +122,17 @@ def test_the_run_limit_comes_from_the_environment(monkeypatch):
     monkeypatch.setenv("LLC_MAX_RUNS", "lots")
     with pytest.raises(ValueError, match="LLC_MAX_RUNS='lots'"):
         default_limit()
+
+
+def test_the_warm_workers_come_from_the_environment_or_the_run_limit(monkeypatch):
+    monkeypatch.delenv("LLC_WARM_WORKERS", raising=False)
+    assert default_warm(2) == 2 and default_warm(64) == MAX_WARM  # as many as runs, within the cap
+    monkeypatch.setenv("LLC_WARM_WORKERS", "0")
+    assert default_warm(2) == 0 and JobRunner(limit=2).pool.warm == 0
+    for bad in ("-1", "many", str(MAX_WARM + 1)):
+        monkeypatch.setenv("LLC_WARM_WORKERS", bad)
+        with pytest.raises(ValueError, match=f"LLC_WARM_WORKERS='{bad}'.*0 to {MAX_WARM}"):
+            default_warm(2)
 
 
 # -- worker processes ----------------------------------------------------------------------------
