@@ -5,10 +5,10 @@ width) and normal crossings, skipping shapes whose multiplicity m > 1 (their est
 known −(m−1)/log nβ term, reported separately as `skipped`). For each case: one run at the toy's
 defaults and one auto-calibration; one row per case, then a summary (share within 10%, worst error,
 silent misses = more than 10% off while the status says `ok`, time). Cases are independent units of
-work: `--workers N` runs them in N processes.
+work on llc_core's executor: `--workers N` runs them in N processes, `--ray ADDRESS` on Ray.
 
     .venv/bin/python bench/truth_suite.py --count 30 --seed 0 [--device cuda] [--max-params P]
-        [--workers N] [--budget-seconds B] [--crossings K]
+        [--workers N | --ray ADDRESS] [--budget-seconds B] [--crossings K]
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ import pathlib
 import random
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
@@ -159,18 +158,24 @@ def summary(rows: list[Row], wall: float) -> str:
     return "\n".join(lines)
 
 
-def run_all(specs: list[str], device: str, budget: float, seed: int, workers: int):
-    """Rows in finishing order (printed as they come), one process per case when workers > 1."""
-    if workers <= 1:
-        for spec in specs:
-            yield run_case(spec, device, budget, seed)
-        return
-    from concurrent.futures import as_completed
+def case_unit(item: tuple, cancel) -> Row:
+    """One case as a unit of llc_core's executor: (spec, device, budget, seed)."""
+    return run_case(*item)
 
-    with ProcessPoolExecutor(workers) as pool:
-        futures = [pool.submit(run_case, spec, device, budget, seed) for spec in specs]
-        for future in as_completed(futures):
-            yield future.result()
+
+def run_all(specs: list[str], device: str, budget: float, seed: int, workers: int, ray: str | None = None):
+    """Rows in finishing order (printed as they come): each case is a unit on llc_core's executor —
+    in this process (workers 1), a local pool of `workers` processes, or Ray (`ray` an address).
+    A case whose unit failed is printed with its error and yields no row."""
+    from llc_core.executor import UnitFailed, make_executor
+
+    items = [(spec, device, budget, seed) for spec in specs]
+    with make_executor(workers=None if ray else workers, ray=ray, device=device) as executor:
+        for index, outcome in executor.map_unordered(case_unit, items):
+            if isinstance(outcome, UnitFailed):
+                print(f"| {specs[index]} | failed: {outcome.error} |", flush=True)
+            else:
+                yield outcome
 
 
 def parse_args(argv=None):
@@ -180,7 +185,8 @@ def parse_args(argv=None):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="cpu")
     p.add_argument("--max-params", type=int, default=None, help="cap below the device's DLN_CAPS")
-    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--workers", type=int, default=1, help="cases at once, one process each")
+    p.add_argument("--ray", default=None, help="run the cases on Ray: local, auto or a cluster address")
     p.add_argument("--budget-seconds", type=float, default=600.0, help="auto-calibrate's budget per case")
     return p.parse_args(argv)
 
@@ -193,10 +199,12 @@ def main(argv=None) -> list[Row]:
           f"{args.budget_seconds:g} s/case; skipped (m > 1): {', '.join(skipped) or 'none'}", flush=True)
     print(HEADER, flush=True)
     start, rows = time.perf_counter(), []
-    for row in run_all(specs, args.device, args.budget_seconds, args.seed, args.workers):
+    for row in run_all(specs, args.device, args.budget_seconds, args.seed, args.workers, args.ray):
         rows.append(row)
         print(format_row(row), flush=True)
     print(summary(rows, time.perf_counter() - start), flush=True)
+    if len(rows) < len(specs):
+        print(f"failed: {len(specs) - len(rows)} of {len(specs)} cases (their rows above say why)", flush=True)
     return rows
 
 
