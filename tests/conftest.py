@@ -17,16 +17,11 @@ _SCRATCH = pathlib.Path(tempfile.mkdtemp(prefix="llc-tests-"))
 atexit.register(shutil.rmtree, _SCRATCH, ignore_errors=True)
 os.environ["LLC_USER_MODELS"] = str(_SCRATCH / "user_models")
 os.environ["LLC_CACHE_DIR"] = str(_SCRATCH / "cache")
-# In-process dashboard sessions (AppTest) keep no idle warm workers: most tests never press Run,
-# and every fresh session's server-wide runner would otherwise spawn two (~3.4 CPU-seconds each,
-# most of the suite's start-up cost on two cores). A run then starts its worker cold. The real
-# servers of the browser tests (`server_env`) keep the default, so the warm path is tested there.
-os.environ["LLC_WARM_WORKERS"] = "0"
 
 
 def server_env(**extra) -> dict:
     """The environment of a real `streamlit run` in the tests: this one, with the server's default
-    warm workers and never a download."""
+    warm workers (LLC_WARM_WORKERS unset) and never a download."""
     env = {k: v for k, v in os.environ.items() if k != "LLC_WARM_WORKERS"}
     return {**env, "LLC_NO_DOWNLOAD": "1", **extra}
 
