@@ -506,7 +506,7 @@ def auto_calibrate(task: LLCTask, budget_seconds: float = DEFAULT_BUDGET_SECONDS
         candidate = first_candidate(bracket(s))
         if candidate is not None and not s.stopped():
             confirmed = confirm_loop(s, candidate)
-        if confirmed is not None or s.stopped() or s.budget.left() <= 0:
+        if confirmed is not None or s.stopped() or s.budget.expired():
             break
     rec = final_recommendation(s.pilots, s.attempts, confirmed, task)
     rec.seconds = time.monotonic() - start

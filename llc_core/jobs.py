@@ -23,11 +23,11 @@ import numpy as np
 
 from .config import SGLDConfig
 from .limits import LIVE_POINTS
-from .runqueue import RunQueue, default_limit, default_warm
+from .runqueue import RunQueue, default_limit
 from .sampler import SGLDRun
 from .task import LLCTask
 from .trace import DIAG_ROWS, RunView
-from .workers import WorkerDied, WorkerPool
+from .workers import WorkerDied, WorkerPool, default_warm
 
 SNAPSHOT_INTERVAL = 0.25  # s between live snapshots a worker sends: ≤ 4/s, the page polls at 1/s
 PROGRESS_INTERVAL = 0.2  # s between the sweep/training progress records a worker forwards

@@ -36,20 +36,6 @@ def default_limit() -> int:
     return value
 
 
-def default_warm(limit: int) -> int:
-    """`LLC_WARM_WORKERS` if set (0 to MAX_WARM idle worker processes kept ready), else `limit`.
-    Each warm worker holds torch (~0.3 GB) and cost ~3.4 CPU-seconds to start; 0 starts one per
-    run instead (the first live point then comes seconds later)."""
-    from .workers import MAX_WARM
-
-    text = os.environ.get("LLC_WARM_WORKERS", "").strip()
-    if not text:
-        return min(limit, MAX_WARM)
-    if not text.isdigit() or int(text) > MAX_WARM:
-        raise ValueError(f"LLC_WARM_WORKERS={text!r}: expected a whole number of idle workers from 0 to {MAX_WARM}")
-    return int(text)
-
-
 @dataclass(eq=False)
 class Ticket:
     """One run's place: waiting until `granted`, then holding a slot until released."""

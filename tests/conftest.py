@@ -20,10 +20,8 @@ os.environ["LLC_CACHE_DIR"] = str(_SCRATCH / "cache")
 
 
 def server_env(**extra) -> dict:
-    """The environment of a real `streamlit run` in the tests: this one, with the server's default
-    warm workers (LLC_WARM_WORKERS unset) and never a download."""
-    env = {k: v for k, v in os.environ.items() if k != "LLC_WARM_WORKERS"}
-    return {**env, "LLC_NO_DOWNLOAD": "1", **extra}
+    """The environment of a real `streamlit run` in the tests: this one, never a download, plus `extra`."""
+    return {**os.environ, "LLC_NO_DOWNLOAD": "1", **extra}
 
 
 @pytest.fixture

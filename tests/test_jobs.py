@@ -74,8 +74,8 @@ def test_closing_a_session_stops_its_threads():
 # -- the server-wide fair queue ----------------------------------------------------------------
 
 from llc_core.jobs import JobRunner, ProcessJob  # noqa: E402
-from llc_core.runqueue import RunQueue, default_limit, default_warm  # noqa: E402
-from llc_core.workers import MAX_WARM  # noqa: E402
+from llc_core.runqueue import RunQueue, default_limit  # noqa: E402
+from llc_core.workers import MAX_WARM, default_warm  # noqa: E402
 
 
 def test_queue_grants_first_come_first_served_up_to_the_limit():
