@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import wait
 from typing import Any, Callable, Iterable, Iterator
 
+from . import processes
 from .config import ConfigError
 
 RAY_ENV = "LLC_RAY_ADDRESS"
@@ -202,7 +203,7 @@ class PoolExecutor:
         parent, child = self._ctx.Pipe()
         proc = self._ctx.Process(target=_pool_worker, args=(child, self.torch_threads), daemon=True,
                                  name="llc-exec-worker")
-        proc.start()
+        processes.start(proc)  # a spawned child must not re-run a Streamlit page script as its main
         child.close()
         return _Worker(proc, parent)
 

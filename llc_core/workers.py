@@ -19,6 +19,8 @@ import threading
 import time
 import traceback
 
+from . import processes
+
 CONTEXT = mp.get_context("spawn")  # fork would copy the server's threads and locks mid-use
 # arviz too: llc_core.convergence imports it on first use (1.9 s measured), which in a worker is the
 # run's first live R-hat, a ~2 s stall of the sampler mid-run unless the warm worker has it already.
@@ -108,7 +110,7 @@ class Worker:
         self.cancel = SharedFlag()
         self.proc = CONTEXT.Process(target=worker_main, args=(child, self.cancel, torch_threads),
                                     name="llc-worker", daemon=True)
-        self.proc.start()
+        processes.start(self.proc)  # not proc.start(): the child would re-run the page script
         child.close()  # so the server sees EOF when the worker dies
         self.started = time.monotonic()
         self.ready = False

@@ -142,6 +142,11 @@ def failing_work(*, cancel, emit):
     raise ValueError("bad shape (3, 4)")
 
 
+def finishing_work(*, cancel, emit):
+    emit("update", os.getpid())
+    return "finished"
+
+
 def endless_work(*, cancel, emit):
     emit("update", os.getpid())
     while not cancel.is_set():
@@ -213,5 +218,48 @@ def test_a_queued_job_waits_for_a_slot_and_stops_without_running():
         assert queued.state == "stopped" and queued.worker_pid is None and not queued.running
         first.stop(wait=2)
         assert first.state == "stopped"
+    finally:
+        runner.close()
+
+
+def page_script_as_main(monkeypatch, tmp_path):
+    """What Streamlit does on every script run: the page script becomes sys.modules["__main__"].
+    This one leaves a marker file when executed and then fails, like a page run outside Streamlit."""
+    import sys
+    import types
+
+    marker = tmp_path / "page script ran"
+    script = tmp_path / "page.py"
+    script.write_text(f"open({str(marker)!r}, 'w').close()\nraise NameError(\"name '__args' is not defined\")\n")
+    fake = types.ModuleType("__main__")
+    fake.__file__ = str(script)
+    monkeypatch.setitem(sys.modules, "__main__", fake)
+    return fake, marker
+
+
+def test_a_worker_started_under_a_page_script_does_not_run_that_script(monkeypatch, tmp_path):
+    import sys
+
+    from llc_core.workers import Worker
+
+    fake, marker = page_script_as_main(monkeypatch, tmp_path)
+    worker = Worker()
+    try:
+        assert sys.modules["__main__"] is fake  # the page's module is back once the worker started
+        assert worker.wait_ready(60), worker.death_text()
+        assert not marker.exists()
+    finally:
+        worker.kill()
+
+
+def test_a_cold_started_job_runs_under_a_page_script(monkeypatch, tmp_path):
+    """No warm worker (LLC_WARM_WORKERS=0): the job's own worker is spawned while a page script is __main__."""
+    fake, marker = page_script_as_main(monkeypatch, tmp_path)
+    runner = JobRunner(limit=1, warm=0)
+    try:
+        job = started_process_job(finishing_work, runner)
+        wait(job)
+        assert job.peek()[0] == "done" and job.result == "finished", job.error
+        assert not marker.exists()
     finally:
         runner.close()
