@@ -98,6 +98,8 @@ class Row:
     confirmed: bool
     auto_range: tuple | None
     seconds: float
+    default_flags: tuple = ()  # the defaults run's warning codes: what its status rests on
+    default_mala: float = math.nan  # its mean MALA acceptance (the discretisation check)
 
     def error(self, value: float | None) -> float | None:
         return None if value is None or not math.isfinite(value) else value / self.target - 1
@@ -112,6 +114,7 @@ def run_case(spec: str, device: str, budget: float, seed: int) -> Row:
 
     from llc_core.calibrate import auto_calibrate
     from llc_core.sampler import SGLDRun
+    from llc_core.sweep import mean_mala
     from llc_core.toys import parse_toy
 
     torch.set_num_threads(1)  # one core per case: cases are the unit of parallelism
@@ -122,11 +125,11 @@ def run_case(spec: str, device: str, budget: float, seed: int) -> Row:
     rec = auto_calibrate(task, budget_seconds=budget, seed=seed, device=device)
     return Row(spec, task.num_params, task.true_lambda, target, default.lambda_hat, default.status,
                rec.lambda_hat if rec.found else None, rec.status, rec.confirmed, rec.lambda_range,
-               time.perf_counter() - start)
+               time.perf_counter() - start, tuple(f.code for f in default.warnings), mean_mala(default))
 
 
-HEADER = ("| case | params | λ | target | defaults λ̂ | err | status | auto λ̂ | err | status | confirmed "
-          "| auto λ̂ range | seconds |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+HEADER = ("| case | params | λ | target | defaults λ̂ | err | status | flags | MALA | auto λ̂ | err | status "
+          "| confirmed | auto λ̂ range | seconds |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 
 
 def _pct(err: float | None) -> str:
@@ -139,6 +142,7 @@ def format_row(r: Row) -> str:
     miss = lambda v, s: " SILENT" if r.silent(v, s) else ""  # noqa: E731
     return (f"| {r.spec} | {r.params:,} | {r.true_lambda:.4g} | {r.target:.4g} | {r.default_lambda:.4g} | "
             f"{_pct(r.error(r.default_lambda))} | {r.default_status}{miss(r.default_lambda, r.default_status)} | "
+            f"{', '.join(r.default_flags) or '–'} | {r.default_mala:.3f} | "
             f"{auto} | {_pct(r.error(r.auto_lambda))} | {r.auto_status}{miss(r.auto_lambda, r.auto_status)} | "
             f"{'yes' if r.confirmed else 'no'} | {span} | {r.seconds:.0f} |")
 

@@ -17,11 +17,18 @@ _SCRATCH = pathlib.Path(tempfile.mkdtemp(prefix="llc-tests-"))
 atexit.register(shutil.rmtree, _SCRATCH, ignore_errors=True)
 os.environ["LLC_USER_MODELS"] = str(_SCRATCH / "user_models")
 os.environ["LLC_CACHE_DIR"] = str(_SCRATCH / "cache")
+# AppTest sessions in this process start a fresh JobRunner per test (the `app` fixture clears
+# st.cache_resource), and most never press Run: warm workers (~3.4 CPU-s each to start) would
+# be started and killed for nothing. Jobs here start their worker cold; the warm path is tested
+# in test_jobs.py and by the real servers of the browser tests (server_env drops this).
+os.environ["LLC_WARM_WORKERS"] = "0"
 
 
 def server_env(**extra) -> dict:
-    """The environment of a real `streamlit run` in the tests: this one, never a download, plus `extra`."""
-    return {**os.environ, "LLC_NO_DOWNLOAD": "1", **extra}
+    """The environment of a real `streamlit run` in the tests: this one, never a download, the
+    server's default warm workers (as a user's server has them), plus `extra`."""
+    env = {k: v for k, v in os.environ.items() if k != "LLC_WARM_WORKERS"}
+    return {**env, "LLC_NO_DOWNLOAD": "1", **extra}
 
 
 @pytest.fixture
