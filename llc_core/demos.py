@@ -41,6 +41,11 @@ DEMOS = [
          "A deep linear network with no burn-in and 200 draws: the loss is still climbing away from "
          "w* when sampling stops, so λ̂ is far below the truth.", "dln:5,5,5:r0",
          dict(chains=4, draws=200, burnin=0, thin=1), "not_stationary"),
+    Demo("big_step", "Large step, small model → step_bias",
+         "ε 20× the calibrated one on K(w) = w² (λ = ½): each step overshoots a little, the chains spread "
+         "wider than the posterior and λ̂ comes out about 0.1 too high. MALA acceptance stays high in one "
+         "dimension and sees nothing; the step-bias check computes the bias (σ²·ε·nβ·tr H/8) and flags it.",
+         "crossing:1", dict(epsilon=7.4e-4, chains=16, draws=2000, burnin=200, thin=1), "step_bias"),
     Demo("good", "Calibrated → meets the target",
          "The same crossing with its calibrated settings: λ̂ lands on the exact finite-n target. It runs "
          "the full calibrated length (8 chains × 11,000 steps), so it takes about ten seconds.",

@@ -10,6 +10,7 @@ import numpy as np
 
 from . import convergence as cv
 from . import diagnostics as dg
+from . import step_bias as sb
 from .chainstats import ChainStats
 from .config import SGLDConfig
 
@@ -67,6 +68,7 @@ class LLCResult:
         out = {k: v for k, v in self.__dict__.items() if k not in ("traces", "config", "warnings")}
         for key in ("rhat", "ess_bulk", "ess_tail", "lambda_hat_mcse"):  # ArviZ, llc_core/convergence.py
             out[key] = self.diagnostics.get(key, math.nan)
+        out["step_bias"] = (self.diagnostics.get("step_bias") or {}).get("bias", math.nan)  # llc_core/step_bias.py
         # nβ as the run used it: config.nbeta None means "auto", resolved at the start (see
         # nbeta_rule); the resolved value keeps the config reproducible with SGLDConfig.from_dict.
         out["config"] = self.config.to_dict() | {"nbeta": self.nbeta}
@@ -155,6 +157,15 @@ def final_diagnostics(stats: ChainStats) -> dict:
     }
 
 
+def _step_bias(run, stats: ChainStats):
+    """The step's own bias on λ̂ where the chains ended (llc_core/step_bias.py); None before any draw."""
+    if getattr(run, "model", None) is None or not stats.draws_done.any():
+        return None
+    cfg = run.cfg
+    return sb.estimate(run.model, run.flat, run.W, stats.alive, run.x, run.y, run.task.loss_fn, cfg.epsilon,
+                       run.nbeta, cfg.noise_scale, run.rule.precond_sqrt(), seed=cfg.seed)
+
+
 def assemble_result(run, steps_done: int, seconds: float) -> LLCResult:
     """The LLCResult of an SGLDRun after `steps_done` steps per chain in `seconds` of sampling."""
     cfg, stats, task = run.cfg, run.stats, run.task
@@ -162,12 +173,15 @@ def assemble_result(run, steps_done: int, seconds: float) -> LLCResult:
     lam, std, _, used = dg.pooled_lambda(state.lambda_chain, stats.alive)
     conv = cv.of_trace(run.traces.loss.steps, run.traces.loss.values, cfg.burnin, stats.alive, run.nbeta,
                        run.init_loss)
-    flags = dg.assess(state, final=True) + cv.flags(conv, final=True) + getattr(run, "wstar_flags", [])
+    step = _step_bias(run, stats)
+    flags = (dg.assess(state, final=True) + cv.flags(conv, final=True) + getattr(run, "wstar_flags", [])
+             + (sb.flags(step, lam) if step is not None else []))
     se = conv.lambda_mcse  # from the ESS, not std/√chains
     diagnostics = final_diagnostics(stats) | {
         "rhat": conv.rhat, "ess_bulk": conv.ess_bulk, "ess_tail": conv.ess_tail,
         "lambda_hat_mcse": conv.lambda_mcse, "convergence": conv.to_dict(),
-        "wstar": run.wstar_check.to_dict() if getattr(run, "wstar_check", None) is not None else None}
+        "wstar": run.wstar_check.to_dict() if getattr(run, "wstar_check", None) is not None else None,
+        "step_bias": step.to_dict() if step is not None else None}
     return LLCResult(
         lambda_hat=lam, lambda_hat_std=std, lambda_hat_se=se,
         lambda_hat_per_chain=state.lambda_chain.tolist(), chains_used=used, init_loss=run.init_loss,

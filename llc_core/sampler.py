@@ -81,6 +81,7 @@ class SGLDRun:
         self.wstar_check = wstar.check(model, self.x, self.y, task.loss_fn, self.nbeta, cfg.gamma, task.info)
         self.wstar_flags = wstar.flags(self.wstar_check)
         flat = Flat(model)
+        self.model, self.flat = model, flat  # w* on the device: the step-bias check's Hessian at the end
         self.w_star = flat.flatten(model).to(dev)
         self.W = self.w_star.repeat(cfg.chains, 1)
         self.noise = torch.empty_like(self.W)

@@ -34,6 +34,10 @@ class SGLDRule:
         """The step's P from this step's loss gradient; None means the identity."""
         return None
 
+    def precond_sqrt(self) -> torch.Tensor | None:
+        """P^½ per chain as it stands now, (C, d); None for the identity."""
+        return None
+
     def grad_potential(self, W: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
         """∇U(w) = nβ·∇L_m + γ(w − w*) per chain (a new tensor)."""
         return g * self.nbeta + (W - self.w_star) * self.cfg.gamma
@@ -63,6 +67,9 @@ class RMSPropSGLDRule(SGLDRule):
         alpha = self.cfg.rmsprop_alpha
         self.square_avg.mul_(alpha).addcmul_(g, g, value=1 - alpha)
         return 1.0 / (self.square_avg.sqrt() + self.cfg.rmsprop_eps)
+
+    def precond_sqrt(self) -> torch.Tensor | None:
+        return None if self.square_avg is None else (self.square_avg.sqrt() + self.cfg.rmsprop_eps).rsqrt()
 
     def apply(self, W: torch.Tensor, g: torch.Tensor, noise: torch.Tensor, P) -> None:
         step = self.grad_potential(W, g).mul_(P).mul_(-self.cfg.epsilon / 2)

@@ -156,7 +156,7 @@ def test_variability_without_checkpoints_says_how_to_get_them(app, monkeypatch, 
 # -- Learn ---------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("demo, word", [("diverge", "diverged"), ("untrained", "negative"),
-                                        ("few_draws", "not_stationary")])
+                                        ("few_draws", "not_stationary"), ("big_step", "step_bias")])
 def test_learn_demo_provokes_its_flag(app, demo, word):
     open_page(app, "learn")
     assert any("n\\beta" in e.body for e in app.get("latex"))
