@@ -30,7 +30,6 @@ from dataclasses import dataclass
 from multiprocessing.connection import wait
 from typing import Any, Callable, Iterable, Iterator
 
-from . import processes
 from .config import ConfigError
 
 RAY_ENV = "LLC_RAY_ADDRESS"
@@ -203,7 +202,7 @@ class PoolExecutor:
         parent, child = self._ctx.Pipe()
         proc = self._ctx.Process(target=_pool_worker, args=(child, self.torch_threads), daemon=True,
                                  name="llc-exec-worker")
-        processes.start(proc)  # a spawned child must not re-run a Streamlit page script as its main
+        proc.start()  # spawn re-creates __main__ in the child: a script's own top-level units resolve
         child.close()
         return _Worker(proc, parent)
 

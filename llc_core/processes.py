@@ -8,9 +8,14 @@ measured on this 2-core machine under load, 20.2 s to ready instead of 6.3–10.
 Streamlit's AppTest the "script" of a test function needs arguments only AppTest provides, so
 the child died at once (NameError: name '__args' is not defined) and the job failed.
 
-Our workers never need the parent's main: their target and every job function live in
-importable modules (llc_core, pages). `start(process)` shows multiprocessing a `__main__`
+The dashboard's workers never need the parent's main: their target and every job function live
+in importable modules (llc_core, pages). `start(process)` shows multiprocessing a `__main__`
 without a file for the moment of the start, so the child imports nothing of it.
+
+Only for those workers. A script that hands its own top-level functions to a process pool (the
+executor's `PoolExecutor`, e.g. `bench/truth_suite.py`'s `case_unit`) needs spawn to re-create its
+`__main__` in the child, the usual `if __name__ == "__main__":` pattern; that pool starts its
+processes plainly (and is never started from the dashboard's server).
 """
 
 from __future__ import annotations

@@ -152,19 +152,3 @@ def test_default_is_one_worker_per_core_and_one_means_in_process(monkeypatch):
         assert ex.workers == len(os.sched_getaffinity(0))
     assert isinstance(make_executor(workers=1), SerialExecutor)
 
-
-def test_spawned_pool_workers_do_not_run_the_page_script_that_is_main(monkeypatch, tmp_path):
-    """The dashboard's server spawns (it has threads): its __main__ is the page script Streamlit
-    installed; a worker that re-ran it would execute the app (or die) before its first unit."""
-    import sys
-    import types
-
-    marker = tmp_path / "page script ran"
-    script = tmp_path / "page.py"
-    script.write_text(f"open({str(marker)!r}, 'w').close()\nraise SystemExit(3)\n")
-    fake = types.ModuleType("__main__")
-    fake.__file__ = str(script)
-    monkeypatch.setitem(sys.modules, "__main__", fake)
-    with PoolExecutor(2, start_method="spawn") as pool:
-        results = dict(pool.map_unordered(fail_on_negative, [1, 2]))
-    assert results == {0: 2, 1: 4} and not marker.exists()
