@@ -48,7 +48,7 @@ EXACT_MAX_PARAMS = 256
 class StepBias:
     bias: float  # B, in units of λ̂
     trace: float  # tr(P·H) averaged over the probed chains' final positions
-    trace_se: float  # standard error of that average (over chains and probes)
+    trace_se: float  # standard error of that average (over the chains, or over the probes)
     chains: int
     probes: int  # Hutchinson probes in all; 0 = the exact trace (small models)
 
@@ -84,34 +84,44 @@ def _exact_traces(model, flat, W: torch.Tensor, rows: list, precond_sqrt, x, y, 
 
 def estimate(model, flat, W: torch.Tensor, alive, x, y, loss_fn, epsilon: float, nbeta: float,
              noise_scale: float, precond_sqrt: torch.Tensor | None = None, seed: int = 0) -> StepBias:
-    """B at the live chains' positions W (C, D); `precond_sqrt` (C, D) is P^½ per chain, None for P = I."""
+    """B at the live chains' positions W (C, D); `precond_sqrt` (C, D) is P^½ per chain, None for P = I.
+    NaN (no flag) when the model's loss cannot be differentiated twice: a diagnostic never fails a run."""
     rows = [c for c in range(len(W)) if bool(alive[c]) and bool(torch.isfinite(W[c]).all())][:PROBE_CHAINS]
     if not rows:
         return StepBias(math.nan, math.nan, math.nan, 0, 0)
     stride = max(1, math.ceil(len(x) / EXAMPLES))
     xs, ys = x[::stride], y[::stride]
-    gen = torch.Generator(device=W.device).manual_seed(seed)
-    per_chain = max(1, math.ceil(PROBES / len(rows)))
     was_training = model.training
     model.eval()
     try:
         if W.shape[1] <= EXACT_MAX_PARAMS:
-            traces = _exact_traces(model, flat, W, rows, precond_sqrt, xs, ys, loss_fn).double()
-            trace = float(traces.mean())
-            se = float(traces.std() / math.sqrt(len(traces))) if len(traces) > 1 else 0.0
-            return StepBias(noise_scale**2 * epsilon * nbeta * trace / 8, trace, se, len(rows), 0)
-        values = []
-        for c in rows:
-            v = torch.randint(0, 2, (per_chain, W.shape[1]), generator=gen, device=W.device).to(W.dtype) * 2 - 1
-            if precond_sqrt is not None:
-                v = v * precond_sqrt[c]
-            values.append(_quadratic_forms(model, flat, W[c], v, xs, ys, loss_fn))
+            try:
+                values, probes = _exact_traces(model, flat, W, rows, precond_sqrt, xs, ys, loss_fn), 0
+            except (RuntimeError, NotImplementedError):  # no forward-mode AD for some op: probe instead
+                values = None
+        if W.shape[1] > EXACT_MAX_PARAMS or values is None:
+            values = _hutchinson(model, flat, W, rows, precond_sqrt, xs, ys, loss_fn, seed)
+            probes = len(values)
+    except (RuntimeError, NotImplementedError):
+        return StepBias(math.nan, math.nan, math.nan, len(rows), 0)
     finally:
         model.train(was_training)
-    values = torch.cat(values).double()
+    values = values.double()
     trace = float(values.mean())
     se = float(values.std() / math.sqrt(len(values))) if len(values) > 1 else math.nan
-    return StepBias(noise_scale**2 * epsilon * nbeta * trace / 8, trace, se, len(rows), len(values))
+    return StepBias(noise_scale**2 * epsilon * nbeta * trace / 8, trace, se, len(rows), probes)
+
+
+def _hutchinson(model, flat, W, rows, precond_sqrt, x, y, loss_fn, seed: int) -> torch.Tensor:
+    """Single-probe estimates uᵀ·P^½·H·P^½·u (u Rademacher), PROBES of them spread over the chains."""
+    gen = torch.Generator(device=W.device).manual_seed(seed)
+    per_chain = max(1, math.ceil(PROBES / len(rows)))
+    values = []
+    for c in rows:
+        v = torch.randint(0, 2, (per_chain, W.shape[1]), generator=gen, device=W.device).to(W.dtype) * 2 - 1
+        values.append(_quadratic_forms(model, flat, W[c], v if precond_sqrt is None else v * precond_sqrt[c],
+                                       x, y, loss_fn))
+    return torch.cat(values)
 
 
 def flags(step: StepBias, lambda_hat: float) -> list[Flag]:

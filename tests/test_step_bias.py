@@ -66,3 +66,37 @@ def test_a_large_step_on_a_quadratic_biases_lambda_by_the_predicted_amount_and_i
     flag = next(f for f in coarse.warnings if f.code == "step_bias")
     assert "Lower ε" in flag.fix and f"{bias:.3g}" in flag.message
     assert coarse.to_json_dict()["step_bias"] == bias
+
+
+class OnceDifferentiableSquare(torch.autograd.Function):
+    """x² whose backward cannot itself be differentiated (like many custom CUDA kernels)."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return x * x
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad):
+        (x,) = ctx.saved_tensors
+        return 2 * x * grad
+
+
+class Kernelled(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(torch.ones(3))
+
+    def forward(self, x):
+        return OnceDifferentiableSquare.apply(x * self.w).sum(1, keepdim=True)
+
+
+def test_a_model_without_second_derivatives_gets_no_step_bias_and_its_run_still_finishes():
+    from llc_core import LLCTask, SGLDConfig, estimate_llc
+
+    x = torch.randn(200, 3, generator=torch.Generator().manual_seed(0))
+    task = LLCTask(Kernelled(), x, Kernelled()(x).detach(), half_mse, name="kernelled")
+    res = estimate_llc(task, SGLDConfig(epsilon=1e-4, gamma=100.0, chains=2, draws=50, burnin=0, batch_size=50))
+    assert res.completed and math.isnan(res.diagnostics["step_bias"]["bias"])
+    assert "step_bias" not in {f.code for f in res.warnings}
