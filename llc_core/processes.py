@@ -10,7 +10,9 @@ the child died at once (NameError: name '__args' is not defined) and the job fai
 
 The dashboard's workers never need the parent's main: their target and every job function live
 in importable modules (llc_core, pages). `start(process)` shows multiprocessing a `__main__`
-without a file for the moment of the start, so the child imports nothing of it.
+without a file for the moment of the start, so the child imports nothing of it. The swap lasts
+the start (milliseconds: launching the child and writing its preparation data); Streamlit only
+writes `sys.modules["__main__"]` (at each script run's start) and never reads it back.
 
 Only for those workers. A script that hands its own top-level functions to a process pool (the
 executor's `PoolExecutor`, e.g. `bench/truth_suite.py`'s `case_unit`) needs spawn to re-create its
