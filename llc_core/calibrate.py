@@ -206,7 +206,8 @@ MAX_PILOT_SCALE = 4
 MALA_BAND_LOW = 0.85
 # Flags that say "ε is too large": step ε down. The others (not_stationary, high_mala,
 # high_chain_variance, and any new convergence flag) say "the chains are too short for this ε".
-TOO_LARGE = ("diverged", "negative", "init_spike", "low_mala", "loss_below_init")
+# step_bias is the step's own bias on λ̂ (∝ ε): longer chains never remove it.
+TOO_LARGE = ("diverged", "negative", "init_spike", "low_mala", "loss_below_init", "step_bias")
 # Full-length runs one rung apart whose λ̂ differ by less than 2 combined standard errors cannot be
 # told apart by their own precision (two-sided ~95%).
 AGREE_Z = 2.0

@@ -123,6 +123,14 @@ def _attempt(eps, lam, flags=(), status=None, draws=4000):
     return Attempt(eps, lam, 0.1, status or ("warning" if flags else "ok"), list(flags), 0.9, True, 0.04, config)
 
 
+def test_a_step_biased_run_steps_epsilon_down_instead_of_growing_the_chains():
+    """The step's own bias grows with ε, not with too few draws: doubling the chains cannot remove it."""
+    from llc_core.calibrate import _next_step
+
+    assert _next_step(_attempt(3e-5, 4.6, ["step_bias"]), index=5, length=1) == (4, 1)
+    assert _next_step(_attempt(3e-5, 4.6, ["not_stationary"]), index=5, length=1) == (5, 2)
+
+
 def test_never_recommends_a_flagged_cell_from_the_pilot():
     cells = _realistic_ladder()
     assert recommend(cells).epsilon not in (1e-6, 3e-6)  # the sweep reader skips it too
