@@ -4,7 +4,7 @@ A spawned child first re-imports the parent's `__main__` from its file (multipro
 `init_main_from_path`). Under Streamlit that is the dashboard itself: every script run installs
 a fresh module for the page script as `sys.modules["__main__"]`, with `__file__` = app.py. So each
 worker the server spawned used to execute app.py in bare mode before it could take a job:
-measured on this 2-core machine under load, 20.2 s to ready instead of 6.3–10.3 s. Under
+measured on this 2-core machine under load, 20.2 s to ready instead of 4.3–10.3 s. Under
 Streamlit's AppTest the "script" of a test function needs arguments only AppTest provides, so
 the child died at once (NameError: name '__args' is not defined) and the job failed.
 
