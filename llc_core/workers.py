@@ -22,9 +22,9 @@ import traceback
 from . import processes
 
 CONTEXT = mp.get_context("spawn")  # fork would copy the server's threads and locks mid-use
-# arviz too: llc_core.convergence imports it on first use (1.9 s measured), which in a worker is the
-# run's first live R-hat, a ~2 s stall of the sampler mid-run unless the warm worker has it already.
-WARM_IMPORTS = ("torch", "numpy", "arviz", "llc_core.sampler", "llc_core.jobs", "llc_core.sweep",
+# arviz-stats too: llc_core.convergence imports it on first use, which in a worker is the run's first
+# live R-hat, a stall of the sampler mid-run unless the warm worker has it already.
+WARM_IMPORTS = ("torch", "numpy", "arviz_stats.base", "llc_core.sampler", "llc_core.jobs", "llc_core.sweep",
                 "llc_core.calibrate", "llc_core.training", "llc_core.variability", "llc_core.checkpoints",
                 "llc_core.toys")
 MAX_WARM = 4  # idle workers kept: each holds torch's ~0.3 GB; more than 4 spares never helped a 2-core run

@@ -13,9 +13,9 @@ import importlib
 import threading
 
 # Every module the pages, their figures and Streamlit's chart/table elements import lazily
-# (arviz: pages/live.py computes R̂/ESS of a running job's trace through llc_core.convergence).
+# (arviz_stats: pages/live.py computes R̂/ESS of a running job's trace through llc_core.convergence).
 MODULES = (
-    "numpy", "pandas", "torch", "arviz", "plotly", "plotly.graph_objects", "plotly.subplots", "plotly.io", "plotly.express",
+    "numpy", "pandas", "torch", "arviz_stats.base", "plotly", "plotly.graph_objects", "plotly.subplots", "plotly.io", "plotly.express",
     "llc_core", "llc_core.calibrate", "llc_core.checkpoints", "llc_core.config", "llc_core.data", "llc_core.demos",
     "llc_core.jobs", "llc_core.limits", "llc_core.plots", "llc_core.recipes", "llc_core.runqueue",
     "llc_core.sampler", "llc_core.sweep", "llc_core.toys", "llc_core.training", "llc_core.variability",

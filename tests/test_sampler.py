@@ -3,7 +3,7 @@
 import math
 import threading
 
-import arviz as az
+from arviz_stats.base import array_stats
 import numpy as np
 import pytest
 import torch
@@ -78,7 +78,7 @@ def test_lambda_bookkeeping_from_the_full_trace():
     assert res.lambda_hat_std == pytest.approx(per_chain.std(ddof=1))
     # the standard error is the ESS-based MCSE of the post-burn-in loss trace, not std/√chains
     post = loss[:, steps > cfg.burnin]
-    assert res.lambda_hat_se == pytest.approx(res.nbeta * float(az.mcse(post, method="mean")))
+    assert res.lambda_hat_se == pytest.approx(res.nbeta * float(array_stats.mcse(post, method="mean")))
     assert res.init_loss == full_loss(task.model, task.x, task.y, task.loss_fn)
     assert res.nbeta == pytest.approx(2000 / math.log(2000))
     assert res.completed and res.steps_done == cfg.total_steps
