@@ -158,7 +158,9 @@ def final_diagnostics(stats: ChainStats) -> dict:
 
 
 def _step_bias(run, stats: ChainStats):
-    """The step's own bias on λ̂ where the chains ended (llc_core/step_bias.py); None before any draw."""
+    """The step's own bias on λ̂ where the chains ended (llc_core/step_bias.py); None before any draw
+    and for a stopped run: its Hessian costs up to a second (MNIST-1D CNN), which Stop would wait
+    for, and a stopped run's partial λ̂ is not a result to judge."""
     if getattr(run, "model", None) is None or not stats.draws_done.any():
         return None
     cfg = run.cfg
@@ -173,7 +175,8 @@ def assemble_result(run, steps_done: int, seconds: float) -> LLCResult:
     lam, std, _, used = dg.pooled_lambda(state.lambda_chain, stats.alive)
     conv = cv.of_trace(run.traces.loss.steps, run.traces.loss.values, cfg.burnin, stats.alive, run.nbeta,
                        run.init_loss)
-    step = _step_bias(run, stats)
+    stopped = getattr(run, "cancelled", False) and steps_done < cfg.total_steps
+    step = None if stopped else _step_bias(run, stats)
     flags = (dg.assess(state, final=True) + cv.flags(conv, final=True) + getattr(run, "wstar_flags", [])
              + (sb.flags(step, lam) if step is not None else []))
     se = conv.lambda_mcse  # from the ESS, not std/√chains

@@ -30,6 +30,10 @@ WARM_IMPORTS = ("torch", "numpy", "arviz_stats.base", "llc_core.sampler", "llc_c
 MAX_WARM = 4  # idle workers kept: each holds torch's ~0.3 GB; more than 4 spares never helped a 2-core run
 ENV_PREFIX = "LLC_"
 JOIN_WAIT = 2.0  # seconds to wait for a killed worker to be reaped
+# Seconds between handing out a warm worker and starting its replacement. The replacement's start
+# (spawn, then importing torch: ~3 CPU-seconds) would otherwise compete on a small machine with the
+# run just started, the server and the browser drawing its first point. 0 when none is left idle.
+REFILL_DELAY = 1.5
 
 
 def default_warm(limit: int) -> int:
@@ -196,7 +200,10 @@ class WorkerPool:
                 worker.kill()
             else:
                 worker = Worker(self.torch_threads)  # none warm: a cold start, seconds
-        threading.Thread(target=self.prestart, name="pool-refill", daemon=True).start()
+            left = len(self._idle)
+        refill = threading.Timer(REFILL_DELAY if left else 0.0, self.prestart)
+        refill.name, refill.daemon = "pool-refill", True
+        refill.start()
         return worker
 
     def idle_pids(self) -> list[int]:
