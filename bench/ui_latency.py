@@ -5,12 +5,9 @@ It starts `streamlit run app.py` on 127.0.0.1, drives it with Playwright on Debi
 and reads the page's own chain-steps/s for a finished run of the default model; the API runs
 the same configuration in this process between browser rounds.
 
-Latencies are timed inside the page (`IN_PAGE_TIMER`): from the click event on the button to the
-first animation frame after the awaited element entered the DOM, both on the page's own clock.
-Playwright's wait_for_selector, timed from this process, is printed beside it: it polls the
-page through its driver, and on this 2-core machine, busy with the run and the browser, it saw
-the first point 1.6–3 s after the page had it (measured 2026-12-03: in-page 0.74–1.17 s,
-Playwright 2.55–3.9 s), which is the harness, not what a person in front of the page sees.
+Latencies are timed on the page's own clock (bench/page_timer.py: from the click event to the
+first animation frame after the awaited element appeared); what Playwright's polling saw, timed
+from this process, is printed beside them.
 
     .venv/bin/python -m bench.ui_latency
 """
@@ -25,6 +22,7 @@ from llc_core import estimate_llc
 from llc_core.checkpoints import CACHE_DIR, load_task
 # Not from tests/: importing the test modules runs tests/conftest.py, which sets the test process's
 # LLC_WARM_WORKERS=0, and the server started here would inherit it (no warm workers to wait for).
+from bench import page_timer
 from bench.workshop_load import ARGS, CHROMIUM, start_server
 
 ROUNDS = 3
@@ -49,38 +47,18 @@ def wait_workers_idle(server_pid: int, timeout: float = 120.0) -> None:
     raise RuntimeError("the server's workers did not settle")
 
 
-# Arms a timer in the page: t0 at the click on `button`, t1 at the first animation frame after
-# `done()` holds (checked on every DOM change). window.__llcTimer = {t0, t1} when both happened.
-IN_PAGE_TIMER = """([button, kind]) => {
-  const timer = window.__llcTimer = {t0: null, t1: null};
-  const done = {
-    point: () => !!document.querySelector('.js-plotly-plot .scatterlayer .trace path'),
-    stopped: () => [...document.querySelectorAll('[data-testid="stMarkdownContainer"] p')]
-      .some(e => e.textContent.startsWith('Status:') && e.textContent.includes('stopped')),
-  }[kind];
-  document.addEventListener('click', e => {
-    if (timer.t0 === null && e.target.closest(button)) timer.t0 = performance.now();
-  }, true);
-  const observer = new MutationObserver(() => {
-    if (timer.t0 !== null && done()) {
-      observer.disconnect();
-      requestAnimationFrame(() => { timer.t1 = performance.now(); });
-    }
-  });
-  observer.observe(document.body, {subtree: true, childList: true, characterData: true});
-}"""
 POINT = ".js-plotly-plot .scatterlayer .trace path"
 
 
-def timed_click(page, button: str, kind: str, wait) -> tuple[float, float]:
-    """(seconds on the page's clock, seconds as Playwright saw it) from clicking `button` until `kind`."""
-    page.evaluate(IN_PAGE_TIMER, [button, kind])
+def timed_click(page, button: str, mark: str, wait) -> tuple[float, float]:
+    """(seconds on the page's clock, seconds as Playwright saw it) from clicking `button` until `mark`."""
+    page.evaluate(page_timer.ARM, [button, [mark]])
     start = time.perf_counter()
     page.locator(f"{button} button").click()
     wait()
     seen = time.perf_counter() - start
-    page.wait_for_function("window.__llcTimer.t1 !== null", timeout=60_000)
-    return page.evaluate("(window.__llcTimer.t1 - window.__llcTimer.t0) / 1000"), seen
+    page.wait_for_function(page_timer.reached([mark]), timeout=60_000)
+    return page.evaluate(page_timer.READ)[mark], seen
 
 
 def browser_round(page, url, server_pid):

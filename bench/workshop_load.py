@@ -4,7 +4,8 @@ Starts a fresh `streamlit run app.py` on 127.0.0.1 (run limit: LLC_MAX_RUNS or t
 cores), opens N sessions (Playwright, Debian's Chromium, one browser context each = one
 Streamlit session), waits until every page is ready, then clicks Run in all of them together
 (asyncio). Per session it records when the page first showed where the run stands (its place
-in line, or the running status), the first plotted point, the end, and λ̂ from the page's JSON
+in line, or the running status) and the first plotted point, both on the page's own clock
+(bench/page_timer.py: Playwright's polling lags the page by seconds under this load), the end, and λ̂ from the page's JSON
 download; λ̂ is compared bit for bit with the same run made alone through the API. Server RSS
 (server plus its worker processes, psutil) is sampled throughout.
 
@@ -28,6 +29,8 @@ import urllib.request
 
 import psutil
 from playwright.async_api import async_playwright
+
+from bench import page_timer
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
@@ -87,18 +90,16 @@ async def session(browser, url: str, ready: asyncio.Barrier, downloads: pathlib.
     await run.wait_for(state="visible", timeout=300_000)
     while not await run.is_enabled():
         await asyncio.sleep(0.2)
+    await page.evaluate(page_timer.ARM, [".st-key-run", ["place", "point"]])
     await ready.wait()  # everyone presses Run together
     t0 = time.monotonic()
     await run.click()
-    shown = page.get_by_text("Queued:").or_(page.get_by_text("Status:")).first
-    await shown.wait_for(timeout=300_000)
-    t_shown = time.monotonic() - t0
+    await page.wait_for_function(page_timer.reached(["place"]), timeout=300_000, polling=100)
     queued = await page.get_by_text("Queued:").count() > 0
-    await page.locator(".js-plotly-plot .scatterlayer .trace path").first.wait_for(timeout=RUN_TIMEOUT_S * 1000)
-    t_first = time.monotonic() - t0
     button = page.get_by_role("button", name="Download run (JSON)")
     await button.wait_for(timeout=RUN_TIMEOUT_S * 1000)
     t_done = time.monotonic() - t0
+    marks = await page.evaluate(page_timer.READ)  # seconds after the click, on the page's clock
     async with page.expect_download() as info:
         await button.click()
     path = downloads / f"run_{i}.json"
@@ -107,7 +108,7 @@ async def session(browser, url: str, ready: asyncio.Barrier, downloads: pathlib.
     errors = await page.locator('[data-testid="stException"]').count() + body.count("Traceback")
     await context.close()
     result = json.loads(path.read_text())["result"]
-    return {"session": i, "shown": t_shown, "queued": queued, "first": t_first, "done": t_done,
+    return {"session": i, "shown": marks["place"], "queued": queued, "first": marks["point"], "done": t_done,
             "lambda_hat": result["lambda_hat"], "per_chain": result["lambda_hat_per_chain"], "errors": errors}
 
 
