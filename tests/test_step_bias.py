@@ -100,3 +100,20 @@ def test_a_model_without_second_derivatives_gets_no_step_bias_and_its_run_still_
     res = estimate_llc(task, SGLDConfig(epsilon=1e-4, gamma=100.0, chains=2, draws=50, burnin=0, batch_size=50))
     assert res.completed and math.isnan(res.diagnostics["step_bias"]["bias"])
     assert "step_bias" not in {f.code for f in res.warnings}
+
+
+def test_a_stopped_run_is_not_held_up_by_the_check_and_a_finished_one_has_it():
+    """Stop must not wait for the Hessian (up to a second on the MNIST-1D CNN): a run cut short by
+    its cancel flag reports no step bias; the same run left to finish does."""
+    import threading
+
+    task = parse_toy("crossing:1", n=2000)
+    config = task.defaults.replace(chains=2, draws=200, burnin=20)
+    finished = SGLDRun(task, config).run()
+    assert finished.completed and finished.diagnostics["step_bias"] is not None
+    stop = threading.Event()
+    run = SGLDRun(task, config, cancel=stop)
+    stopped = run.run(lambda progress: stop.set() if progress.step >= 60 else None)
+    assert not stopped.completed and stopped.steps_done < config.total_steps
+    assert stopped.diagnostics["step_bias"] is None
+    assert stopped.diagnostics["wstar"] is not None  # checked after the first record, before the stop

@@ -63,6 +63,24 @@ def test_estimate_flags_the_five_epoch_checkpoint(five_epochs):
     assert result.status != "ok" and result.diagnostics["wstar"]["slope_bias"] == check.slope_bias
 
 
+def test_the_first_record_is_not_held_up_by_the_check_and_the_flag_follows(five_epochs):
+    """The check (a full-data gradient and curvature) runs right after the first record, so a live
+    page draws its first point without waiting for it; the flag is there from the second record on."""
+    from llc_core.sampler import SGLDRun
+
+    folder, _ = five_epochs
+    task = load_task(folder / "cnn_5_epochs.safetensors")
+    run = SGLDRun(task, task.defaults.replace(chains=1, draws=60, burnin=0))
+    records = []
+    for progress in run:
+        records.append(([f.code for f in progress.flags], run.wstar_check is None))
+    first_codes, checked_later = records[0]
+    assert "wstar_not_minimum" not in first_codes and checked_later
+    assert all("wstar_not_minimum" in codes and not pending for codes, pending in records[1:])
+    assert len(records) > 1 and "wstar_not_minimum" in [f.code for f in run.result.warnings]
+    assert run.result.diagnostics["wstar"]["slope_bias"] == wstar.check_task(task).slope_bias
+
+
 def test_a_loss_far_above_the_recorded_one_is_flagged():
     task = load_task(CACHE_DIR / "mnist1d_mlp_k10_s0.safetensors")  # L_n = 0.0024
     task.info = {**task.info, "train_loss": task.info["train_loss"] / 100}  # as if other weights were recorded
