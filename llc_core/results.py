@@ -175,8 +175,7 @@ def assemble_result(run, steps_done: int, seconds: float) -> LLCResult:
     lam, std, _, used = dg.pooled_lambda(state.lambda_chain, stats.alive)
     conv = cv.of_trace(run.traces.loss.steps, run.traces.loss.values, cfg.burnin, stats.alive, run.nbeta,
                        run.init_loss)
-    stopped = getattr(run, "cancelled", False) and steps_done < cfg.total_steps
-    step = None if stopped else _step_bias(run, stats)
+    step = None if getattr(run, "stopped", False) else _step_bias(run, stats)
     flags = (dg.assess(state, final=True) + cv.flags(conv, final=True) + getattr(run, "wstar_flags", [])
              + (sb.flags(step, lam) if step is not None else []))
     se = conv.lambda_mcse  # from the ESS, not std/√chains

@@ -67,6 +67,7 @@ class SGLDRun:
         self.result: LLCResult | None = None
         self.init_loss: float | None = None
         self.step_done, self.last_progress, self.path = 0, None, ""
+        self.stopped = False
 
     @property
     def device_name(self) -> str:
@@ -137,13 +138,11 @@ class SGLDRun:
             for j in range(window.shape[1]):
                 self._record(step - window.shape[1] + 1 + j, window[:, j])
         seconds = time.perf_counter() - start
-        if not (self.cancelled and step < cfg.total_steps):
-            self._check_wstar()  # a run that ended before its first record (a stopped one is spared it)
+        # Stopped short by its cancel flag: the result is partial, and Stop should not wait for checks.
+        self.stopped = self.cancel is not None and self.cancel.is_set() and step < cfg.total_steps
+        if not self.stopped:
+            self._check_wstar()  # done after the first record already; this keeps the result's promise
         self.result = assemble_result(self, step, seconds)
-
-    @property
-    def cancelled(self) -> bool:
-        return self.cancel is not None and self.cancel.is_set()
 
     def _check_wstar(self) -> None:
         """Is w* a minimum at all? (llc_core/wstar.py). Done once, right after the first record, not in
