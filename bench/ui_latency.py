@@ -20,9 +20,9 @@ from playwright.sync_api import expect, sync_playwright
 
 from llc_core import estimate_llc
 from llc_core.checkpoints import CACHE_DIR, load_task
+from bench import page_timer
 # Not from tests/: importing the test modules runs tests/conftest.py, which sets the test process's
 # LLC_WARM_WORKERS=0, and the server started here would inherit it (no warm workers to wait for).
-from bench import page_timer
 from bench.workshop_load import ARGS, CHROMIUM, start_server
 
 ROUNDS = 3
@@ -118,7 +118,7 @@ def main():
           f"{med(s[1] for s in stops):.2f} s | |")
     print(f"| throughput, API (no UI) | {med(api_rates):,.0f} chain-steps/s | |")
     print(f"| throughput, dashboard streaming | {med(ui_rates):,.0f} chain-steps/s | |")
-    print(f"| slowdown API / dashboard | **{med(api_rates) / med(ui_rates):.2f}** | ≤ 1.10 |")
+    print(f"| dashboard ÷ API | **{med(ui_rates) / med(api_rates):.2f}** | ≥ 0.90 |")
 
 
 if __name__ == "__main__":

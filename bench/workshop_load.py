@@ -5,9 +5,9 @@ cores), opens N sessions (Playwright, Debian's Chromium, one browser context eac
 Streamlit session), waits until every page is ready, then clicks Run in all of them together
 (asyncio). Per session it records when the page first showed where the run stands (its place
 in line, or the running status) and the first plotted point, both on the page's own clock
-(bench/page_timer.py: Playwright's polling lags the page by seconds under this load), the end, and λ̂ from the page's JSON
-download; λ̂ is compared bit for bit with the same run made alone through the API. Server RSS
-(server plus its worker processes, psutil) is sampled throughout.
+(bench/page_timer.py: under this load Playwright's polling lags the page by seconds), the end,
+and λ̂ from the page's JSON download; λ̂ is compared bit for bit with the same run made alone
+through the API. Server RSS (server plus its worker processes, psutil) is sampled throughout.
 
     .venv/bin/python -m bench.workshop_load [--sessions 20]
 """
