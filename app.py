@@ -7,6 +7,7 @@ warm()  # every import the pages need, once, before any page runs (pages/warmup.
 import streamlit as st  # noqa: E402
 import torch  # noqa: E402
 
+from pages.browser import keep_cookie  # noqa: E402
 from pages.navigation import app_navigation  # noqa: E402
 
 # One intra-op thread per run: runs from several sessions then share the cores instead of
@@ -14,4 +15,6 @@ from pages.navigation import app_navigation  # noqa: E402
 torch.set_num_threads(1)
 
 st.set_page_config(page_title="LLC Lab", page_icon="λ", layout="wide")
-app_navigation().run()
+navigation = app_navigation()
+keep_cookie()  # before the page runs: a page may end its run early (st.stop, st.rerun)
+navigation.run()
