@@ -31,6 +31,20 @@ def server_env(**extra) -> dict:
     return {**env, "LLC_NO_DOWNLOAD": "1", **extra}
 
 
+def stop_server(proc) -> None:
+    """End a test's `streamlit run`: SIGTERM, then SIGKILL if it is still there after 30 s. A
+    server ends each open session's jobs first (up to 5 s a session, llc_core.jobs.JobSlot.close),
+    and on a loaded machine that took more than 10 s (the suite of 2026-12-03)."""
+    import subprocess
+
+    proc.terminate()
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
+
+
 @pytest.fixture
 def app():
     """A fresh dashboard session (AppTest) on its default page; its jobs stop afterwards."""

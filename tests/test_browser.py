@@ -14,7 +14,7 @@ import urllib.request
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
-from tests.conftest import ROOT, server_env
+from tests.conftest import ROOT, server_env, stop_server
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
@@ -54,8 +54,7 @@ def server(tmp_path_factory):
         proc.kill()
         raise AssertionError("streamlit did not start: " + proc.stdout.read().decode()[-2000:])
     yield url
-    proc.terminate()
-    proc.wait(10)
+    stop_server(proc)
 
 
 @pytest.fixture(scope="module")
@@ -269,5 +268,4 @@ def test_sessions_pressing_run_at_once_on_a_cold_server_all_finish_without_error
         finally:
             browser.close()
     finally:
-        proc.terminate()
-        proc.wait(10)
+        stop_server(proc)

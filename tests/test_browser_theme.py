@@ -18,7 +18,7 @@ import pytest
 from playwright.sync_api import expect
 
 from llc_core.checkpoints import CACHE_DIR
-from tests.conftest import ROOT, server_env
+from tests.conftest import ROOT, server_env, stop_server
 from tests.test_browser import ARGS, ARTIFACTS, CHROMIUM, fill, free_port, playwright  # noqa: F401 (fixture)
 
 
@@ -49,8 +49,7 @@ def server(tmp_path_factory):
         proc.kill()
         raise AssertionError("streamlit did not start")
     yield url
-    proc.terminate()
-    proc.wait(10)
+    stop_server(proc)
 
 BACKGROUND_LUMINANCE = """() => {
   const [r, g, b] = getComputedStyle(document.querySelector('.stApp')).backgroundColor.match(/\\d+/g).map(Number);
