@@ -1,15 +1,19 @@
-"""A workshop room on one small server: N real browser sessions press Run on the default Estimate at once.
+"""A workshop room on one small server: N real sessions press Run on the default Estimate at once.
 
 Starts a fresh `streamlit run app.py` on 127.0.0.1 (run limit: LLC_MAX_RUNS or the number of
-cores), opens N sessions (Playwright, Debian's Chromium, one browser context each = one
-Streamlit session), waits until every page is ready, then clicks Run in all of them together
-(asyncio). Per session it records when the page first showed where the run stands (its place
-in line, or the running status) and the first plotted point, both on the page's own clock
-(bench/page_timer.py: under this load Playwright's polling lags the page by seconds), the end,
-and λ̂ from the page's JSON download; λ̂ is compared bit for bit with the same run made alone
-through the API. Server RSS (server plus its worker processes, psutil) is sampled throughout.
+cores), opens N sessions, waits until every page is ready, then presses Run in all of them
+together (asyncio). Two kinds of client:
+- `--client ws` (default): Streamlit's own websocket protocol (bench/st_client.py), one
+  connection per session, no rendering; times are when the server's message reached the client.
+- `--client browser`: Playwright on Debian's Chromium, one browser context per session; times are
+  on the page's own clock (bench/page_timer.py). On a 2-core machine the renderers compete with
+  the server for the cores, which is what a room of laptops does not do.
+Per session it records when the page first showed where the run stands (its place in line, or
+the running status), the first plotted point, the end, and λ̂ from the page's JSON download; λ̂
+is compared bit for bit with the same run made alone through the API. Server RSS (server plus
+its worker processes, psutil) is sampled throughout.
 
-    .venv/bin/python -m bench.workshop_load [--sessions 20]
+    .venv/bin/python -m bench.workshop_load [--sessions 20] [--client ws|browser]
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ import psutil
 from playwright.async_api import async_playwright
 
 from bench import page_timer
+from bench.st_client import StreamlitSession
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
@@ -40,6 +45,7 @@ DEFAULT_MODEL = "mnist1d_cnn_k10_s0"  # the Estimate page's default (pages/model
 RSS_BOUND_GB = 4.0  # stated bound: server + workers; measured peak 2026-11-24 in docs/dashboard-scale.md
 POSITION_TARGET_S = 1.0
 RUN_TIMEOUT_S = 1800  # bounded: the whole room must finish within this
+CLIENTS = {"ws": "Streamlit's websocket protocol, bench/st_client.py", "browser": "headless Chromium"}
 
 
 def start_server(env: dict) -> tuple[subprocess.Popen, str]:
@@ -82,6 +88,32 @@ class RssSampler(threading.Thread):
             self.done.wait(0.5)
 
 
+def place_line(texts: list[str]) -> str | None:
+    """The page's line saying where the run stands: its place in the queue or its status."""
+    return next((t for t in texts if t.startswith(("Status:", "Queued:"))), None)
+
+
+async def ws_session(url: str, ready: asyncio.Barrier, downloads: pathlib.Path, i: int) -> dict:
+    s = StreamlitSession(url)
+    await s.open(timeout=300)  # 20 first loads on a busy server are slow
+    await ready.wait()  # everyone presses Run together
+    t0 = time.monotonic()
+    await s.click("run")
+    await s.wait_for(lambda: place_line(s.texts()), 300)
+    shown, queued = time.monotonic() - t0, place_line(s.texts()).startswith("Queued:")
+    await s.wait_for(s.plotted_point, RUN_TIMEOUT_S)
+    first = time.monotonic() - t0
+    await s.wait_for(lambda: s.has_download("Download run (JSON)"), RUN_TIMEOUT_S)
+    t_done = time.monotonic() - t0
+    path = downloads / f"run_{i}.json"
+    path.write_bytes(s.download("Download run (JSON)"))
+    await s.close()
+    result = json.loads(path.read_text())["result"]
+    return {"session": i, "shown": shown, "queued": queued, "first": first, "done": t_done,
+            "lambda_hat": result["lambda_hat"], "per_chain": result["lambda_hat_per_chain"],
+            "errors": len(s.exceptions) + sum("Traceback" in t for t in s.texts())}
+
+
 async def session(browser, url: str, ready: asyncio.Barrier, downloads: pathlib.Path, i: int) -> dict:
     context = await browser.new_context(accept_downloads=True, viewport={"width": 1300, "height": 900})
     page = await context.new_page()
@@ -112,7 +144,10 @@ async def session(browser, url: str, ready: asyncio.Barrier, downloads: pathlib.
             "lambda_hat": result["lambda_hat"], "per_chain": result["lambda_hat_per_chain"], "errors": errors}
 
 
-async def room(url: str, sessions: int, downloads: pathlib.Path) -> list[dict]:
+async def room(url: str, sessions: int, downloads: pathlib.Path, client: str) -> list[dict]:
+    if client == "ws":
+        ready = asyncio.Barrier(sessions)
+        return list(await asyncio.gather(*(ws_session(url, ready, downloads, i) for i in range(sessions))))
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         ready = asyncio.Barrier(sessions)
@@ -132,11 +167,12 @@ def solo_result():
     return estimate_llc(task, task.defaults)
 
 
-def report(rows: list[dict], solo, peak_rss: float, limit: int, load: tuple) -> None:
+def report(rows: list[dict], solo, peak_rss: float, limit: int, load: tuple, client: str) -> None:
     by_start = sorted(rows, key=lambda r: r["first"])
     same = sum(r["lambda_hat"] == solo.lambda_hat and r["per_chain"] == solo.lambda_hat_per_chain for r in rows)
     late = [r for r in rows if r["shown"] > POSITION_TARGET_S]
-    print(f"{len(rows)} sessions, default Estimate ({DEFAULT_MODEL}, its default SGLD settings: "
+    clock = "message received by the client" if client == "ws" else "page clock"
+    print(f"{len(rows)} sessions ({CLIENTS[client]}), default Estimate ({DEFAULT_MODEL}, its default SGLD settings: "
           f"{solo.config.draws} draws × {solo.config.chains} chains), run limit {limit}, "
           f"{os.cpu_count()} cores, load average before {load[0]:.1f}\n")
     print("| measure | value | target |")
@@ -144,7 +180,7 @@ def report(rows: list[dict], solo, peak_rss: float, limit: int, load: tuple) -> 
     print(f"| sessions finished | {len(rows)} / {len(rows)} | all |")
     print(f"| λ̂ identical to the solo run (bit for bit, every chain) | {same} / {len(rows)} | all |")
     print(f"| sessions that waited in the queue | {sum(r['queued'] for r in rows)} | |")
-    print(f"| Run → place in line or status shown, max | {max(r['shown'] for r in rows):.2f} s "
+    print(f"| Run → place in line or status shown ({clock}), max | {max(r['shown'] for r in rows):.2f} s "
           f"(median {statistics.median(r['shown'] for r in rows):.2f} s; over 1 s: {len(late)}) | ≤ 1 s |")
     print(f"| Run → first point, first in the queue | {by_start[0]['first']:.1f} s | |")
     print(f"| Run → first point, last in the queue | {by_start[-1]['first']:.1f} s | |")
@@ -156,7 +192,9 @@ def report(rows: list[dict], solo, peak_rss: float, limit: int, load: tuple) -> 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--sessions", type=int, default=20, help="browser sessions (default 20)")
+    parser.add_argument("--sessions", type=int, default=20, help="sessions (default 20)")
+    parser.add_argument("--client", choices=sorted(CLIENTS), default="ws", help="how each session connects "
+                        "(default ws: Streamlit's websocket protocol; browser: headless Chromium)")
     args = parser.parse_args()
     load = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="llc-workshop-") as tmp:
@@ -165,14 +203,14 @@ def main():
         sampler = RssSampler(proc.pid)
         sampler.start()
         try:
-            rows = asyncio.run(asyncio.wait_for(room(url, args.sessions, tmp), RUN_TIMEOUT_S))
+            rows = asyncio.run(asyncio.wait_for(room(url, args.sessions, tmp, args.client), RUN_TIMEOUT_S))
         finally:
             sampler.done.set()
             proc.terminate()
             proc.wait(10)
     from llc_core.runqueue import default_limit
 
-    report(rows, solo_result(), sampler.peak, default_limit(), load)
+    report(rows, solo_result(), sampler.peak, default_limit(), load, args.client)
 
 
 if __name__ == "__main__":
