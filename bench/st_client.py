@@ -38,6 +38,7 @@ class StreamlitSession:
         self.elements: dict[tuple, object] = {}  # delta path → the latest Element there
         self.widget_ids: dict[str, str] = {}  # widget key → Streamlit's widget id
         self.exceptions: list[str] = []
+        self._plotted: dict[tuple, bool] = {}  # delta path of each chart → it has a plotted x value
         self.finished_runs = 0
         self.changed = asyncio.Event()  # set on every message; waiters clear it
         self._fragments: dict[str, asyncio.Task] = {}
@@ -101,24 +102,22 @@ class StreamlitSession:
 
     def download(self, label: str) -> bytes:
         """The bytes behind the download button with this label (fetched as the browser would)."""
-        for element in self.elements.values():
-            if element.WhichOneof("type") == "download_button" and element.download_button.label == label:
-                with urllib.request.urlopen(self.url + element.download_button.url, timeout=60) as response:
-                    return response.read()
-        raise LookupError(f"no download button {label!r} on the page")
+        button = self._download_button(label)
+        if button is None:
+            raise LookupError(f"no download button {label!r} on the page")
+        with urllib.request.urlopen(self.url + button.url, timeout=60) as response:
+            return response.read()
 
     def has_download(self, label: str) -> bool:
-        return any(e.WhichOneof("type") == "download_button" and e.download_button.label == label
-                   for e in self.elements.values())
+        return self._download_button(label) is not None
 
     def plotted_point(self) -> bool:
         """Whether a chart on the page has at least one plotted x value."""
-        for element in self.elements.values():
-            if element.WhichOneof("type") == "plotly_chart":
-                spec = json.loads(element.plotly_chart.spec or "{}")
-                if any(len(trace.get("x") or ()) for trace in spec.get("data", ())):
-                    return True
-        return False
+        return any(self._plotted.values())
+
+    def _download_button(self, label: str):
+        return next((e.download_button for e in self.elements.values()
+                     if e.WhichOneof("type") == "download_button" and e.download_button.label == label), None)
 
     async def _read(self) -> None:
         async for data in self._ws:
@@ -150,6 +149,10 @@ class StreamlitSession:
     def _element(self, path: tuple, element) -> None:
         self.elements[path] = element
         kind = element.WhichOneof("type")
+        self._plotted.pop(path, None)
+        if kind == "plotly_chart":  # parsed once on arrival: wait_for asks after every message
+            spec = json.loads(element.plotly_chart.spec or "{}")
+            self._plotted[path] = any(len(trace.get("x") or ()) for trace in spec.get("data", ()))
         if kind == "exception":
             self.exceptions.append(f"{element.exception.type}: {element.exception.message}")
         widget = getattr(element, kind, None)

@@ -93,22 +93,21 @@ def place_line(texts: list[str]) -> str | None:
     return next((t for t in texts if t.startswith(("Status:", "Queued:"))), None)
 
 
-async def ws_session(url: str, ready: asyncio.Barrier, downloads: pathlib.Path, i: int) -> dict:
+async def ws_session(url: str, ready: asyncio.Barrier, i: int) -> dict:
     s = StreamlitSession(url)
     await s.open(timeout=300)  # 20 first loads on a busy server are slow
     await ready.wait()  # everyone presses Run together
     t0 = time.monotonic()
     await s.click("run")
     await s.wait_for(lambda: place_line(s.texts()), 300)
-    shown, queued = time.monotonic() - t0, place_line(s.texts()).startswith("Queued:")
+    shown = time.monotonic() - t0
+    queued = place_line(s.texts()).startswith("Queued:")
     await s.wait_for(s.plotted_point, RUN_TIMEOUT_S)
     first = time.monotonic() - t0
     await s.wait_for(lambda: s.has_download("Download run (JSON)"), RUN_TIMEOUT_S)
     t_done = time.monotonic() - t0
-    path = downloads / f"run_{i}.json"
-    path.write_bytes(s.download("Download run (JSON)"))
+    result = json.loads(s.download("Download run (JSON)"))["result"]
     await s.close()
-    result = json.loads(path.read_text())["result"]
     return {"session": i, "shown": shown, "queued": queued, "first": first, "done": t_done,
             "lambda_hat": result["lambda_hat"], "per_chain": result["lambda_hat_per_chain"],
             "errors": len(s.exceptions) + sum("Traceback" in t for t in s.texts())}
@@ -147,7 +146,7 @@ async def session(browser, url: str, ready: asyncio.Barrier, downloads: pathlib.
 async def room(url: str, sessions: int, downloads: pathlib.Path, client: str) -> list[dict]:
     if client == "ws":
         ready = asyncio.Barrier(sessions)
-        return list(await asyncio.gather(*(ws_session(url, ready, downloads, i) for i in range(sessions))))
+        return list(await asyncio.gather(*(ws_session(url, ready, i) for i in range(sessions))))
     async with async_playwright() as p:
         browser = await p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         ready = asyncio.Barrier(sessions)

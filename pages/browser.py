@@ -3,8 +3,9 @@ nobody sees another person's runs.
 
 Public Streamlit API only: the id is read from a cookie with `st.context.cookies` (the cookies the
 browser sent when the session opened) and written by a one-line script in `st.html(...,
-unsafe_allow_javascript=True)` that app.py emits on every full run (`keep_cookie`). A missing or malformed cookie (it names a folder, so it is checked
-strictly) gives a fresh random id, written back for the next visit."""
+unsafe_allow_javascript=True)` that app.py emits on every full run (`keep_cookie`). A missing or
+malformed cookie (it names a folder, so it is checked strictly) gives a fresh random id, written
+back for the next visit."""
 
 from __future__ import annotations
 
