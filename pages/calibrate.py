@@ -87,7 +87,7 @@ st.caption("Short chains over a grid of step sizes ε and localizations γ: find
            "spending a long run. **Auto-calibrate** walks ε over as many decades as it takes (short chains), "
            "confirms at full length, grows the chains when they are too short, and recommends only settings "
            "whose own run carried no flag.")
-page = PageJobs("calibrate")
+page = PageJobs("calibrate", start_keys=("cal_run", "cal_auto"))
 job, running = page.job, page.running
 
 with st.sidebar:
@@ -97,14 +97,15 @@ with st.sidebar:
     if task is not None:
         st.caption(f"{task.num_params:,} parameters · n = {task.n:,}")
         grid, pilot = sweep_controls(task, running)
-    sweep_clicked, stop_clicked = run_stop_buttons("cal_", running, grid is not None, "Run sweep")
+    _, stop_clicked = run_stop_buttons("cal_", page.busy, grid is not None, "Run sweep")
     full = auto_length_controls(task, running) if task is not None else None
-    auto_clicked = st.button("Auto-calibrate", key="cal_auto", disabled=running or task is None,
-                             width="stretch", help="ε bracket on a half-decade ladder, full-length "
-                             "confirmation with a one-step-lower agreement check, within a time budget.")
+    st.button("Auto-calibrate", key="cal_auto", disabled=page.busy or task is None, width="stretch",
+              help="ε bracket on a half-decade ladder, full-length confirmation with a one-step-lower "
+              "agreement check, within a time budget.")
 
 if stop_clicked:
     page.stop()
+sweep_clicked, auto_clicked = page.pressed("cal_run"), page.pressed("cal_auto")
 
 
 def swept_cells(task, model: str) -> list:
@@ -123,8 +124,9 @@ if (sweep_clicked and grid is not None) or (auto_clicked and task is not None):
                else SweepJob(task, grid, pilot),
                {"model": choice, "name": task.name, "auto": bool(auto_clicked), "reusable": len(known),
                 "true_lambda": task.true_lambda, "target": task.target_lambda}, "cal_info")
+    job = page.job
 
-if job is None:
+if page.idle:
     st.info("Choose a model and a grid in the sidebar and press **Run sweep**, or press **Auto-calibrate** "
             "for a recommendation. Cells fill in as they finish.")
     st.stop()

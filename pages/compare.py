@@ -59,7 +59,7 @@ def set_shared_defaults(task_a, task_b) -> None:
 st.title("MLP vs CNN")
 st.caption("Two models run at the same time: at one shared set of SGLD settings, or each at its own "
            "calibrated settings. Defaults: A = the MNIST-1D MLP, B = the CNN, same classes and seed.")
-page = PageJobs(*SLOTS)
+page = PageJobs(*SLOTS, start_keys=("cmp_run",))
 running = page.running
 for key, default in (("cmp_a", DEFAULT_MODEL.replace("_cnn_", "_mlp_")), ("cmp_b", DEFAULT_MODEL)):
     if key not in st.session_state and key not in st.query_params:
@@ -96,11 +96,11 @@ with st.sidebar:
             # on_click: the defaults are set before the controls exist on the next run
             st.button("Reset to the shared defaults", disabled=running, key="cmp_reset",
                       on_click=set_shared_defaults, args=(task_a, task_b))
-    run_clicked, stop_clicked = run_stop_buttons("cmp_", running, configs is not None, "Run both")
+    _, stop_clicked = run_stop_buttons("cmp_", page.busy, configs is not None, "Run both")
 
 if stop_clicked:
     page.stop()
-if run_clicked and configs is not None:
+if page.pressed("cmp_run") and configs is not None:
     for slot, task, choice, config in zip(SLOTS, (task_a, task_b), (choice_a, choice_b), configs):
         st.session_state[f"{slot}_info"] = {**run_info(task, choice, nbeta_text), "arch": model_label(task),
                                             "settings": settings_text(config), "mode": mode}

@@ -242,10 +242,11 @@ def hyperparameter_controls(task, disabled: bool = False, prefix: str = "") -> t
     return config, nbeta_text
 
 
-def run_stop_buttons(prefix: str, running: bool, ready: bool, label: str = "Run") -> tuple[bool, bool]:
+def run_stop_buttons(prefix: str, busy: bool, ready: bool, label: str = "Run") -> tuple[bool, bool]:
     """The sidebar's Run and Stop pair (keys PREFIXrun, PREFIXstop): Run while idle and ready,
-    Stop while running. Returns (run clicked, stop clicked)."""
+    Stop while busy. Returns (run clicked, stop clicked); Run is already disabled on the run of its
+    own press (`PageJobs.busy`), so pages ask `PageJobs.pressed` for it instead."""
     left, right = st.columns(2)
-    run = left.button(label, key=f"{prefix}run", type="primary", disabled=running or not ready, width="stretch")
-    stop = right.button("Stop", key=f"{prefix}stop", disabled=not running, width="stretch")
+    run = left.button(label, key=f"{prefix}run", type="primary", disabled=busy or not ready, width="stretch")
+    stop = right.button("Stop", key=f"{prefix}stop", disabled=not busy, width="stretch")
     return run, stop

@@ -130,15 +130,15 @@ def page_main() -> None:
                "numerical rank) and the intrinsic dimension d_int90 (Li et al. 2018: the smallest random "
                "subspace whose training reaches 90% of the model's performance). At a minimum expect "
                "rank(H) ≤ 2λ ≤ D. Finished measurements are cached by weights hash and settings.")
-    page = PageJobs("dimensions")
+    page = PageJobs("dimensions", start_keys=("dim_run",))
     with st.sidebar:
         presentation_toggle()
         _, task = model_picker(disabled=page.running, key="dim_model")
         settings = settings_sidebar("dim_", page.running, device_picker(page.running))
-        run_clicked, stop_clicked = run_stop_buttons("dim_", page.running, task is not None)
+        _, stop_clicked = run_stop_buttons("dim_", page.busy, task is not None)
     if stop_clicked:
         page.stop()
-    if run_clicked and task is not None:
+    if page.pressed("dim_run") and task is not None:
         page.start(lambda: DimensionsJob(task, settings))
     if page.idle:
         st.info("Pick a model and press **Run**: λ̂ first, then the Hessian, then d_int90; each appears as it "
@@ -161,7 +161,7 @@ def dimension_vs_k_section() -> None:
     st.caption("λ̂ (± MCSE), the Hessian's trace (± s.e.), top eigenvalue and numerical rank, the intrinsic "
                "dimension d_int90 and the parameter count, for the seed-0 MLP and CNN at the chosen K (the "
                "Dimensions page shows one model in full). Short settings; every checkpoint is cached.")
-    page = PageJobs("dimension_sweep")
+    page = PageJobs("dimension_sweep", start_keys=("dimk_run",))
     metas = seed0_models()
     ks = sorted({m["classes"] for m in metas})
     st.session_state.setdefault("dimk_ks", [k for k in (2, 5, 10) if k in ks])
@@ -171,10 +171,10 @@ def dimension_vs_k_section() -> None:
     chosen = [m for m in metas if m["classes"] in st.session_state["dimk_ks"]]
     with st.expander("Settings"):
         settings = settings_sidebar("dimk_", page.running)
-    run_clicked, stop_clicked = run_stop_buttons("dimk_", page.running, bool(chosen))
+    _, stop_clicked = run_stop_buttons("dimk_", page.busy, bool(chosen))
     if stop_clicked:
         page.stop()
-    if run_clicked and chosen:
+    if page.pressed("dimk_run") and chosen:
         page.start(lambda: DimensionSweepJob(chosen, settings))
     if page.idle:
         st.info(f"{len(chosen)} checkpoints chosen: press **Run** to measure them.")

@@ -17,7 +17,7 @@ WHAT_LAMBDA_IS = ("**λ̂ estimates the local learning coefficient**: how much r
                   "It comes from SGLD chains sampled near w*.")
 
 st.title("Estimate λ̂")
-page = PageJobs("estimate")
+page = PageJobs("estimate", start_keys=("run",))
 running = page.running
 take_sent_settings()
 
@@ -35,7 +35,7 @@ with st.sidebar:
         config, nbeta_text = hyperparameter_controls(task, disabled=running)
         reset_button("Reset to this model's defaults", defaults_for(task), key="reset", disabled=running)
     with run_area:
-        run_clicked, stop_clicked = run_stop_buttons("", running, config is not None)
+        _, stop_clicked = run_stop_buttons("", page.busy, config is not None)
 
 intro, links = st.columns([5, 2], vertical_alignment="center")
 intro.markdown(WHAT_LAMBDA_IS)
@@ -47,7 +47,7 @@ if note := st.session_state.pop("sent_note", None):
     st.success(note)
 if stop_clicked:
     page.stop()
-if run_clicked and config is not None:
+if page.pressed("run") and config is not None:
     page.start(lambda: EstimateJob(task, config), run_info(task, model_label(choice, task), nbeta_text),
                "estimate_info")
 

@@ -19,8 +19,7 @@ def md(text: str) -> str:
     return text.replace("*", "\\*")
 
 
-page = PageJobs("learn")
-job, running = page.job, page.running
+page = PageJobs("learn", start_keys=tuple(f"learn_{demo.key}" for demo in DEMOS) + ("learn_toy_run",))
 with st.sidebar:
     presentation_toggle()
 
@@ -61,7 +60,8 @@ clicked = None
 for i, demo in enumerate(DEMOS):
     if i % 3 == 0:
         cols = st.columns(3)
-    if cols[i % 3].button(md(demo.title), key=f"learn_{demo.key}", disabled=running, width="stretch"):
+    cols[i % 3].button(md(demo.title), key=f"learn_{demo.key}", disabled=page.busy, width="stretch")
+    if page.pressed(f"learn_{demo.key}"):
         clicked = demo
 
 
@@ -88,13 +88,13 @@ def result_summary(job, info: dict) -> None:
 
 def show_run(origin: str):
     """The demo's run, right under the buttons that started it; the page scrolls it into view."""
-    info = st.session_state.get("learn_info", {})
+    info, job = st.session_state.get("learn_info", {}), page.job
     if job is None or info.get("origin") != origin:
         return
     with st.container(border=True, key=f"learn_result_{origin}"):
         text, stop = st.columns([5, 1], vertical_alignment="center")
         text.markdown(info.get("story", ""))
-        if stop.button("Stop", key="learn_stop", disabled=not running, width="stretch"):
+        if stop.button("Stop", key="learn_stop", disabled=not page.busy, width="stretch"):
             page.stop()
         page.live(lambda: (result_summary(job, info), run_panel(job, info, key="learn")))
     if st.session_state.pop("learn_scroll", None) == origin:
@@ -112,7 +112,7 @@ def scroll_into_view(key: str) -> None:
 
 if clicked is not None:
     task = demo_task(clicked)
-    st.session_state["learn_scroll"] = "demo"  # before start(): it reruns the page
+    st.session_state["learn_scroll"] = "demo"  # read by show_run() below
     start(task, demo_config(clicked, task), clicked.key, f"**{md(clicked.title)}.** {md(clicked.story)}", "demo")
 show_run("demo")
 
@@ -152,9 +152,10 @@ st.caption("Deep linear networks: λ from Aoyagi's formula (no exact finite-n ta
 st.dataframe(dln_table, hide_index=True, width="stretch", column_config={"λ (Aoyagi)": number})
 left, right = st.columns([3, 1], vertical_alignment="bottom")
 spec = left.selectbox("Estimate a known-λ toy with its calibrated settings", TOYS, key="learn_toy")
-if right.button("Estimate it", key="learn_toy_run", disabled=running, width="stretch"):
+right.button("Estimate it", key="learn_toy_run", disabled=page.busy, width="stretch")
+if page.pressed("learn_toy_run"):
     task = cached_task(f"toy:{spec}")
-    st.session_state["learn_scroll"] = "toy"  # before start(): it reruns the page
+    st.session_state["learn_scroll"] = "toy"  # read by show_run() below
     start(task, task.defaults, f"toy:{spec}",
           f"**{spec}**, calibrated defaults: compare λ̂ with λ and the finite-n target.", "toy")
 show_run("toy")

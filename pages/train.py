@@ -33,7 +33,7 @@ def check_name(name: str) -> str | None:
 st.title("Train a model")
 st.caption(f"Trains with Adam and a cosine schedule to a minimum (λ̂ needs one), then saves the checkpoint to "
            f"`{user_dir()}` — never to `cached_models/` — where Estimate and Calibrate list it.")
-page = PageJobs("train")
+page = PageJobs("train", start_keys=("train_run",))
 job, running = page.job, page.running
 ss = st.session_state
 ss.setdefault("train_dataset", "mnist1d")
@@ -66,18 +66,19 @@ with st.sidebar:
         st.info(f"Saved as {name!r}. To train another model, choose a new name.")
     elif problem and not running:
         st.error(problem)
-    train_clicked, stop_clicked = run_stop_buttons("train_", running, problem is None, "Train")
+    _, stop_clicked = run_stop_buttons("train_", page.busy, problem is None, "Train")
 
 if stop_clicked:
     page.stop()
-if train_clicked and problem is None:
+if page.pressed("train_run") and problem is None:
     user_dir().mkdir(parents=True, exist_ok=True)
     args = dict(dataset=ss["train_dataset"], arch=ss["train_arch"], classes=int(ss["train_classes"]),
                 seed=int(ss["train_seed"]), out=user_dir() / f"{name}.safetensors", epochs=int(ss["train_epochs"]),
                 same_n=bool(ss["train_same_n"]), overwrite=False)
     page.start(lambda: TrainJob(args), {"name": name, **{k: v for k, v in args.items() if k != "out"}}, "train_info")
+    job = page.job
 
-if job is None:
+if page.idle:
     st.info("Choose a dataset, architecture and classes in the sidebar and press **Train**. The loss curve "
             "streams in; the finished model appears in the model list of every page.")
     st.stop()

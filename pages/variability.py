@@ -29,7 +29,7 @@ st.caption("λ̂ against the number of classes K = 2..10 for the MNIST-1D MLP an
            "(the same n = 4000 training examples for every K), mean ± std over seeds, with a least-squares "
            "line per architecture. Every run is cached on disk: revisiting, or rerunning the same settings, is "
            "instant.")
-page = PageJobs("variability")
+page = PageJobs("variability", start_keys=("var_run",))
 running = page.running
 metas = experiment_models()
 
@@ -48,14 +48,14 @@ with st.sidebar:
     if int(st.session_state["var_draws"]) < SHORT_DRAWS:
         st.warning(f"{int(st.session_state['var_draws'])} draws per run is short (the checkpoints' calibrated "
                    f"runs use 1,000): expect many runs flagged and λ̂ not settled. Use at least {SHORT_DRAWS}.")
-    run_clicked, stop_clicked = run_stop_buttons("var_", running, bool(chosen))
+    _, stop_clicked = run_stop_buttons("var_", page.busy, bool(chosen))
 
 if not metas:
     st.error(f"No MNIST-1D checkpoints in {CACHE_DIR}: rebuild them with `make models`.")
     st.stop()
 if stop_clicked:
     page.stop()
-if run_clicked and chosen:
+if page.pressed("var_run") and chosen:
     overrides = {"draws": int(st.session_state["var_draws"]), "chains": int(st.session_state["var_chains"])}
     page.start(lambda: VariabilityJob(chosen, overrides), overrides, "var_settings")
 
