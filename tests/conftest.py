@@ -9,6 +9,12 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
+# One torch (OpenMP) thread per process, set before anything imports torch and inherited by the
+# CLI runs, servers and workers the tests start. `make test` runs one xdist worker per core, and
+# torch's default of one thread per core in each of them oversubscribed the cores: the two
+# crossing accuracy tests of test_toys.py took 142 s on two workers at the default, 26 s with this.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 # Tests never download anything: datasets they need are generated or written as IDX files.
 os.environ["LLC_NO_DOWNLOAD"] = "1"
 # Models trained and runs cached by the tests go to a throwaway folder, never the user's own

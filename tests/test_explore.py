@@ -323,7 +323,8 @@ def test_variability_warns_on_short_runs_marks_flags_links_runs_and_tests_the_sl
     app.slider(key="var_chains").set_value(1).run()
     assert any("50 draws per run is short" in w.value for w in app.warning)
     app.button(key="var_run").click().run()
-    wait_for(app, lambda at: any("6 of 6 runs" in t for t in texts(at)), what="6 runs")
+    # the finished caption ("6 of 6 runs · …"), not the progress bar's last "6 of 6 runs done · running …"
+    wait_for(app, lambda at: any("6 of 6 runs ·" in t for t in texts(at)), what="6 runs")
     assert any("50 draws × 1 chain per checkpoint" in t for t in texts(app))  # not a Python dict
     assert not any("{'draws'" in t for t in texts(app))
     fits = app.dataframe[0].value
