@@ -7,6 +7,7 @@ target nβ·E_β[K] computed by quadrature (sampler error vs the estimator's own
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from fractions import Fraction
@@ -75,6 +76,23 @@ def exact_target(powers: list[int], nbeta: float, gamma: float = 1.0, grid: int 
     return float((p * nbk).sum() / p.sum())
 
 
+def one_torch_thread(build):
+    """Run a data builder with one torch thread. A threaded reduction rounds differently with the
+    thread count (the DLN's whitening x.T @ x over n = 100,000 rows moved x by up to 1.4e-6), and
+    the same spec must give the same data, hence the same λ̂ bit for bit, in a 2-core parent, a
+    16-core one and a one-thread worker process or Ray task."""
+    @functools.wraps(build)
+    def wrapper(*args, **kwargs):
+        before = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            return build(*args, **kwargs)
+        finally:
+            torch.set_num_threads(before)
+    return wrapper
+
+
+@one_torch_thread
 def crossing_task(powers: list[int], n: int | None = None, seed: int = 0) -> LLCTask:
     lam, mult = crossing_lambda(powers)
     n = n or _crossing_default_n(powers)
@@ -170,6 +188,7 @@ def dln_model(widths: list[int]) -> nn.Sequential:
     return nn.Sequential(*[nn.Linear(a, b, bias=False) for a, b in zip(widths[:-1], widths[1:])])
 
 
+@one_torch_thread
 def dln_task(widths: list[int], rank: int, n: int = 100_000, seed: int = 0, device: str = "cpu") -> LLCTask:
     """Sampled at the teacher: each layer is a random orthogonal r×r block, zero elsewhere.
 

@@ -86,3 +86,21 @@ def test_dln_estimate_meets_aoyagi():
     task = parse_toy("dln:4,3,4:r1")
     res = estimate_llc(task, task.defaults.replace(draws=1000, burnin=1000))
     assert abs(res.lambda_hat - 6.0) <= 0.6
+
+
+@pytest.mark.parametrize("spec", ["dln:5,5,5:r0", "crossing:1"])
+def test_a_toys_data_do_not_depend_on_the_callers_torch_threads(spec):
+    """The same spec gives the same data (so the same λ̂ bit for bit) in a many-thread parent and a
+    one-thread worker or Ray task: the DLN's whitening reduction used to round with the thread count."""
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(4)
+        many = parse_toy(spec)
+        assert torch.get_num_threads() == 4  # the caller's setting is given back
+        torch.set_num_threads(1)
+        one = parse_toy(spec)
+    finally:
+        torch.set_num_threads(before)
+    assert torch.equal(many.x, one.x) and torch.equal(many.y, one.y)
