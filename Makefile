@@ -16,7 +16,7 @@ run: setup
 	$(PY) -m streamlit run app.py
 
 test: setup-test browser
-	$(PY) -m pytest -q -n auto --dist loadfile --no-loadscope-reorder --durations=15
+	$(PY) -m pytest -q -n auto --dist loadfile --durations=15
 
 setup: $(RUN_STAMP)
 setup-test: $(TEST_STAMP)

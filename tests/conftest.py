@@ -51,20 +51,6 @@ def stop_server(proc) -> None:
         proc.wait(10)
 
 
-# The files that take longest under `make test` (2026-12-07, this 2-core machine: the truth-suite
-# subset ~140 s on two processes of its own, then ~100-180 s each), longest first, so that the two
-# xdist workers finish together instead of one running a long file alone at the end (14.4 min
-# with xdist's own order, which sorts files by their number of tests). `make test` passes
-# --no-loadscope-reorder so xdist keeps this order; files not named here follow.
-SLOW_FILES = ("test_truth_suite.py", "test_browser.py", "test_calibrate.py", "test_pages.py",
-              "test_browser_walk.py", "test_browser_theme.py", "test_explore.py")
-
-
-def pytest_collection_modifyitems(config, items):
-    rank = {name: i for i, name in enumerate(SLOW_FILES)}
-    items.sort(key=lambda item: rank.get(item.path.name, len(SLOW_FILES)))  # stable: files stay whole
-
-
 @pytest.fixture
 def app():
     """A fresh dashboard session (AppTest) on its default page; its jobs stop afterwards."""
