@@ -100,6 +100,7 @@ class Row:
     seconds: float
     default_flags: tuple = ()  # the defaults run's warning codes: what its status rests on
     default_mala: float = math.nan  # its mean MALA acceptance (the discretisation check)
+    auto_setting: str = "–"  # the recommended ε × draws and its run's MALA acceptance
 
     def error(self, value: float | None) -> float | None:
         return None if value is None or not math.isfinite(value) else value / self.target - 1
@@ -125,11 +126,21 @@ def run_case(spec: str, device: str, budget: float, seed: int) -> Row:
     rec = auto_calibrate(task, budget_seconds=budget, seed=seed, device=device)
     return Row(spec, task.num_params, task.true_lambda, target, default.lambda_hat, default.status,
                rec.lambda_hat if rec.found else None, rec.status, rec.confirmed, rec.lambda_range,
-               time.perf_counter() - start, tuple(f.code for f in default.warnings), mean_mala(default))
+               time.perf_counter() - start, tuple(f.code for f in default.warnings), mean_mala(default),
+               _setting(rec))
+
+
+def _setting(rec) -> str:
+    """'ε × draws, MALA' of the recommended run (a full-length run or, unconfirmed, a pilot cell)."""
+    if not rec.found:
+        return "–"
+    mala = next((a.mala for a in rec.attempts if a.config == rec.config), math.nan)
+    return f"{rec.epsilon:.3g} × {rec.config.draws}" + (f", {mala:.3f}" if math.isfinite(mala) else "")
 
 
 HEADER = ("| case | params | λ | target | defaults λ̂ | err | status | flags | MALA | auto λ̂ | err | status "
-          "| confirmed | auto λ̂ range | seconds |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "| confirmed | auto ε × draws, MALA | auto λ̂ range | seconds |\n"
+          "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 
 
 def _pct(err: float | None) -> str:
@@ -144,7 +155,7 @@ def format_row(r: Row) -> str:
             f"{_pct(r.error(r.default_lambda))} | {r.default_status}{miss(r.default_lambda, r.default_status)} | "
             f"{', '.join(r.default_flags) or '–'} | {r.default_mala:.3f} | "
             f"{auto} | {_pct(r.error(r.auto_lambda))} | {r.auto_status}{miss(r.auto_lambda, r.auto_status)} | "
-            f"{'yes' if r.confirmed else 'no'} | {span} | {r.seconds:.0f} |")
+            f"{'yes' if r.confirmed else 'no'} | {r.auto_setting} | {span} | {r.seconds:.0f} |")
 
 
 def summary(rows: list[Row], wall: float) -> str:

@@ -453,30 +453,53 @@ def _se(result) -> float:
 
 
 def _next_step(attempt: Attempt, index: int, length: int) -> tuple[int, int]:
-    """(ladder index, length factor) for the next full-length run after this one."""
-    if attempt.clean:
-        return index - 1, length  # the neighbour check: does λ̂ hold one step below?
+    """(ladder index, length factor) to try after a flagged run at (index, length): one ε step down
+    for an 'ε too large' flag, twice the chains for any other (too short for this ε)."""
     if set(attempt.flags) & set(TOO_LARGE) or attempt.status in ("diverged", "negative"):
         return index - 1, length
-    return index, length * 2  # too short for this ε: grow the chains
+    return index, length * 2
 
 
 def confirm_loop(s: _Search, epsilon: float) -> Attempt | None:
-    """Full-length runs from `epsilon`: the confirmed attempt (clean, and a clean run one ε step
-    below agrees within AGREE_TOL), else None. Stops at the budget or MAX_FULL_RUNS."""
+    """Full-length runs from `epsilon` until one setting is confirmed; returns the confirming run,
+    else None (budget, MAX_FULL_RUNS or MAX_LENGTH_FACTOR reached). A setting (ε, L) is confirmed
+    when three clean runs agree (within AGREE_TOL or AGREE_Z standard errors):
+    - (ε, L) itself;
+    - (ε, 2L): λ̂ no longer changes with the chain length (exploration) — the run returned;
+    - (ε one rung lower, L): λ̂ no longer changes with the step (discretisation).
+    The length check is what the rung check cannot see: a smaller ε also explores the flat directions
+    more slowly, so on deep rank-1 DLNs (truth suite, seed 12) the rung below agreed while both sat
+    13–21% low. dln:2,3,5,2,3:r1 (λ = 2.5) at ε = 3e-6: 2.17 at the default length, 2.48 twice as
+    long, 2.49 four times as long. It runs before the rung check so that a budget that stops between
+    them leaves the longer run as the (unconfirmed) recommendation.
+    A setting that fails a check hands over to the next candidate: a rung lower when λ̂ changes with ε
+    or a run says ε is too large, twice the length when λ̂ changes with length or a run is too short."""
+    runs: dict[tuple[int, int], Attempt | None] = {}
+
+    def run(i: int, length: int) -> Attempt | None:
+        if (i, length) not in runs:
+            ok = i >= 0 and length <= MAX_LENGTH_FACTOR and len(runs) < MAX_FULL_RUNS
+            runs[(i, length)] = _full_run(s, LADDER[i], length) if ok else None
+        return runs[(i, length)]
+
     index, length = ladder_index(epsilon), 1
-    previous_clean: Attempt | None = None
-    for _ in range(MAX_FULL_RUNS):
-        if length > MAX_LENGTH_FACTOR or index < 0:
-            break
-        attempt = _full_run(s, LADDER[index], length)
-        if attempt is None:
-            break
-        if attempt.clean and previous_clean is not None and _runs_agree(attempt, previous_clean):
-            return previous_clean
-        if attempt.clean:
-            previous_clean = attempt
-        index, length = _next_step(attempt, index, length)
+    while (here := run(index, length)) is not None:
+        if not here.clean:
+            index, length = _next_step(here, index, length)
+        elif (longer := run(index, length * 2)) is None:
+            return None
+        elif not longer.clean:  # too short even at 2L, or ε too large where longer chains go
+            index, length = _next_step(longer, index, length * 2)
+        elif not _runs_agree(here, longer):  # λ̂ still changes with length: 2L is the candidate
+            length *= 2
+        elif (below := run(index - 1, length)) is None:
+            return None
+        elif not below.clean:  # the smaller step needs longer chains: so does the rung check
+            length *= 2
+        elif not _runs_agree(here, below):  # λ̂ still changes with ε: the rung below is the candidate
+            index -= 1
+        else:
+            return longer
     return None
 
 
@@ -541,7 +564,10 @@ def final_recommendation(pilots: list, attempts: list[Attempt], confirmed: Attem
     """The recommendation, built only on a run that carried no flag: the confirmed full-length run,
     else the last clean full-length run (unconfirmed), else the clean pilot cell (unconfirmed)."""
     clean_full = [a for a in attempts if a.clean]
-    chosen = confirmed or (clean_full[-1] if clean_full else _pilot_fallback(pilots))
+    # unconfirmed: the longest clean run (the latest of those): λ̂ rises with length while the chains
+    # still explore (the length check), and ε is lowered only on a flag or a disagreement
+    longest = max(clean_full, key=lambda a: (a.config.draws, attempts.index(a)), default=None)
+    chosen = confirmed or longest or _pilot_fallback(pilots)
     runs = [a for a in attempts] + [_attempt_from_cell(c, cfg) for cfg, c in pilots]
     values = [a.lambda_hat for a in runs if a.completed and math.isfinite(a.lambda_hat) and a.status != "diverged"]
     lam_range = (min(values), max(values)) if values else None
@@ -587,15 +613,19 @@ def _search_reasons(pilots: list, attempts: list[Attempt]) -> list[str]:
 def _verdict_reasons(chosen: Attempt, attempts: list[Attempt], clean_full: list[Attempt], confirmed: bool) -> list[str]:
     mala = f", MALA {chosen.mala:.2f}" if not math.isnan(chosen.mala) else ""
     if confirmed:
-        below = next(a for a in attempts if a.clean and a.epsilon < chosen.epsilon)
-        return [f"Confirmed: the full-length run at ε = {chosen.epsilon:.3g} is clean (λ̂ = {chosen.lambda_hat:.4g} "
-                f"± {chosen.lambda_se:.2g}{mala}) and a clean run one step lower (ε = {below.epsilon:.3g}, "
-                f"λ̂ = {below.lambda_hat:.4g}) agrees (within {AGREE_TOL:.0%} or {AGREE_Z:g} standard errors): λ̂ no "
-                f"longer changes with ε."]
+        shorter = max((a for a in attempts if a.clean and a.epsilon == chosen.epsilon
+                       and a.config.draws < chosen.config.draws), key=lambda a: a.config.draws)
+        below = next(a for a in attempts if a.clean and a.epsilon < chosen.epsilon
+                     and a.config.draws == shorter.config.draws)
+        return [f"Confirmed: the full-length run at ε = {chosen.epsilon:.3g} × {chosen.config.draws} draws is clean "
+                f"(λ̂ = {chosen.lambda_hat:.4g} ± {chosen.lambda_se:.2g}{mala}); half as long it gave "
+                f"{shorter.lambda_hat:.4g} (λ̂ no longer changes with chain length), and one step lower "
+                f"(ε = {below.epsilon:.3g}, {below.config.draws} draws) {below.lambda_hat:.4g} (λ̂ no longer changes "
+                f"with ε), each agreeing within {AGREE_TOL:.0%} or {AGREE_Z:g} standard errors."]
     if clean_full:
         return [f"Not confirmed: the full-length run at ε = {chosen.epsilon:.3g} is clean (λ̂ = {chosen.lambda_hat:.4g}"
-                f"{mala}), but no clean run one ε step lower agreed with it within {AGREE_TOL:.0%} inside the "
-                f"budget: λ̂ may still depend on ε or on chain length."]
+                f"{mala}), but inside the budget a clean run one ε step lower and a clean run twice as long did not "
+                f"both agree with it within {AGREE_TOL:.0%}: λ̂ may still depend on ε or on chain length."]
     return [f"Not confirmed: no full-length run was clean; these are the short pilot chains' settings "
             f"(ε = {chosen.epsilon:.3g}, {chosen.config.draws} draws), whose own run was clean. Pilot chains "
             f"over-rate large steps and hide slow mixing: do not trust λ̂ = {chosen.lambda_hat:.4g} without a longer run."]

@@ -157,15 +157,80 @@ def test_never_recommends_a_flagged_full_length_run():
     assert not rec.found and not any(rec.to_dict()["recommended"].values()) and rec.warnings[0]["code"] == "no_clean_run"
 
 
-def test_confirmed_only_with_a_clean_agreeing_run_one_step_lower():
-    attempts = [_attempt(3e-5, 4.6, ["low_mala"]), _attempt(1e-5, 3.95), _attempt(3e-6, 3.9)]
+def test_confirmed_only_with_a_clean_agreeing_run_one_step_lower_and_one_twice_as_long():
+    attempts = [_attempt(3e-5, 4.6, ["low_mala"]), _attempt(1e-5, 3.2, draws=2000), _attempt(1e-5, 3.95),
+                _attempt(1e-5, 4.0, draws=8000), _attempt(3e-6, 3.9)]
     task = parse_toy("dln:3,4,5,3:r0", n=1000)
-    rec = final_recommendation([], attempts, attempts[1], task)
+    rec = final_recommendation([], attempts, attempts[3], task)
     assert rec.confirmed and rec.status == "ok" and rec.epsilon == 1e-5 and rec.warnings == []
+    assert rec.config.draws == 8000 and rec.lambda_hat == 4.0  # the longer run is the recommendation
+    # the evidence named is the run half as long (not the earlier, shorter one) and the rung below
+    assert any("half as long it gave 3.95" in r and "3.9 " in r for r in rec.reasons), rec.reasons
     out = rec.to_dict(task)
     assert set(out["recommended"]) >= {"epsilon", "gamma", "nbeta", "sampler", "chains", "draws", "burnin", "thin",
                                        "batch_size"}
-    assert out["lambda_range"] == [3.9, 4.6] and out["true_lambda"] == 4.0
+    assert out["lambda_range"] == [3.2, 4.6] and out["true_lambda"] == 4.0
+
+
+def _scripted_search(monkeypatch, table):
+    """confirm_loop's decisions on scripted full-length runs: `table[(ε, length)]` is (λ̂, flags)."""
+    from llc_core import calibrate
+
+    order = []
+
+    def full_run(s, epsilon, length):
+        order.append((epsilon, length))
+        lam, flags = table[(epsilon, length)]
+        attempt = _attempt(epsilon, lam, flags, draws=4000 * length)
+        s.attempts.append(attempt)
+        return attempt
+
+    monkeypatch.setattr(calibrate, "_full_run", full_run)
+    task = parse_toy("dln:3,4,5,3:r0", n=1000)
+    search = calibrate._Search(task, task.defaults, calibrate.Budget(60.0))
+    return calibrate, search, order
+
+
+def test_a_rung_check_that_agrees_is_not_enough_when_twice_as_long_moves_lambda(monkeypatch):
+    """The truth suite's silent misses (seed 12): ε and the rung below agree while both under-explore;
+    twice as long at ε moves λ̂ (dln:2,3,5,2,3:r1: 2.17 → 2.48 → 2.49 at 1×, 2×, 4×). Confirmed only
+    where λ̂ holds with length and with ε: here twice the length, with its own checks."""
+    table = {(3e-6, 1): (2.17, []), (1e-6, 1): (2.05, []), (3e-6, 2): (2.48, []),
+             (1e-6, 2): (2.41, []), (3e-6, 4): (2.49, [])}
+    calibrate, search, order = _scripted_search(monkeypatch, table)
+    confirmed = calibrate.confirm_loop(search, 3e-6)
+    assert order == [(3e-6, 1), (3e-6, 2), (3e-6, 4), (1e-6, 2)]  # the length check comes first
+    assert confirmed.epsilon == 3e-6 and confirmed.lambda_hat == 2.49 and confirmed.config.draws == 16000
+    table[(3e-6, 4)], table[(3e-6, 8)] = (2.9, []), (3.3, [])  # still moving: nothing confirmed
+    calibrate, search, order = _scripted_search(monkeypatch, table)
+    assert calibrate.confirm_loop(search, 3e-6) is None
+    assert order == [(3e-6, 1), (3e-6, 2), (3e-6, 4), (3e-6, 8)]  # no 16×: no rung check to waste
+
+
+def test_the_rung_below_still_has_to_agree(monkeypatch):
+    table = {(1e-5, 1): (3.0, []), (1e-5, 2): (3.05, []), (3e-6, 1): (2.5, []), (3e-6, 2): (2.52, []),
+             (1e-6, 1): (2.45, [])}
+    calibrate, search, order = _scripted_search(monkeypatch, table)
+    confirmed = calibrate.confirm_loop(search, 1e-5)
+    assert order == [(1e-5, 1), (1e-5, 2), (3e-6, 1), (3e-6, 2), (1e-6, 1)]
+    assert confirmed.epsilon == 3e-6 and confirmed.lambda_hat == 2.52
+
+
+def test_a_run_that_turns_step_biased_when_longer_steps_epsilon_down(monkeypatch):
+    """Longer chains reach where the curvature is larger (dln:2,3,5,2,3:r1 at ε = 1e-5: 2.53 at 1×,
+    3.11 with step_bias at 2×): that is ε too large, so the next candidate is a rung lower at 2×."""
+    table = {(1e-5, 1): (2.53, []), (1e-5, 2): (3.11, ["step_bias"]), (3e-6, 2): (2.48, []),
+             (3e-6, 4): (2.49, []), (1e-6, 2): (2.45, [])}
+    calibrate, search, order = _scripted_search(monkeypatch, table)
+    confirmed = calibrate.confirm_loop(search, 1e-5)
+    assert order == [(1e-5, 1), (1e-5, 2), (3e-6, 2), (3e-6, 4), (1e-6, 2)]
+    assert confirmed.epsilon == 3e-6 and confirmed.config.draws == 16000
+
+
+def test_unconfirmed_recommends_the_longest_clean_run(monkeypatch):
+    attempts = [_attempt(3e-6, 2.17), _attempt(3e-6, 2.48, draws=8000), _attempt(1e-6, 2.41)]
+    rec = final_recommendation([], attempts, None, parse_toy("dln:3,4,5,3:r0", n=1000))
+    assert not rec.confirmed and rec.lambda_hat == 2.48 and rec.config.draws == 8000
 
 
 def test_the_ladder_spans_the_sizes_that_need_it():
