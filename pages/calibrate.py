@@ -100,8 +100,8 @@ with st.sidebar:
     _, stop_clicked = run_stop_buttons("cal_", page.busy, grid is not None, "Run sweep")
     full = auto_length_controls(task, running) if task is not None else None
     st.button("Auto-calibrate", key="cal_auto", disabled=page.busy or task is None, width="stretch",
-              help="ε bracket on a half-decade ladder, full-length confirmation with a one-step-lower "
-              "agreement check, within a time budget.")
+              help="ε bracket on a half-decade ladder, then full-length confirmation: a run must agree "
+              "with one twice as long and with one a step lower, within a time budget.")
 
 if stop_clicked:
     page.stop()
