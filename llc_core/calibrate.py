@@ -212,6 +212,12 @@ TOO_LARGE = ("diverged", "negative", "init_spike", "low_mala", "loss_below_init"
 # told apart by their own precision (two-sided ~95%).
 AGREE_Z = 2.0
 MAX_LENGTH_FACTOR = 8  # chains grow ×2 per try up to 8× the task's default length
+# The pilot bracket starts no cell after this share of the budget left when it began: the rest is for
+# the full-length runs, and a confirmation needs at least four run lengths' worth (L, 2L and the rung
+# below at L). Without it, on a 2-core machine where one default-length run of a 24-parameter DLN
+# took 60–100 s, pilot cells (doubling in length while too short to judge) used all of a 240 s budget
+# and not one full-length run started (truth suite, seed 13, 2026-12-07: 4 of 4 cases).
+PILOT_SHARE = 1 / 3
 MAX_FULL_RUNS = 8
 
 
@@ -310,6 +316,8 @@ class _Search:
     pilots: list = field(default_factory=list)  # (config, Cell) for every pilot cell, all samplers
     attempts: list = field(default_factory=list)  # every full-length run
     known: list = field(default_factory=list)  # (config, Cell) already run elsewhere (a sweep): reused
+    pilot_until: float = math.inf  # time.monotonic() after which the bracket starts no new cell
+    pilot_cut: bool = False  # the bracket stopped there (PILOT_SHARE)
     reused: int = 0  # pilot cells taken from `known` instead of being run
     cut: str | None = None  # the full-length run the deadline cut, if one was
 
@@ -342,6 +350,9 @@ def _one_cell(s: _Search, index: int) -> Cell | None:
     base = pilot_config(s.task, s.base)
     pilot = base.replace(draws=min(s.base.draws, base.draws * s.pilot_scale),
                          burnin=min(s.base.burnin, base.burnin * s.pilot_scale))
+    if time.monotonic() > s.pilot_until and not s.stopped():
+        s.pilot_cut = True
+        return None
     if s.stopped() or not s.budget.allows(pilot) or len(s.cells) >= MAX_PILOT_CELLS:
         return None
     config = cell_config(pilot, LADDER[index], s.base.gamma, 1.0, s.task.n)
@@ -527,6 +538,7 @@ def auto_calibrate(task: LLCTask, budget_seconds: float = DEFAULT_BUDGET_SECONDS
     confirmed = None
     for sampler in samplers_to_try(base):
         s.base, s.cells, s.pilot_scale = base.replace(sampler=sampler), [], 1
+        s.pilot_until = time.monotonic() + PILOT_SHARE * max(0.0, s.budget.left())
         candidate = first_candidate(bracket(s))
         if candidate is not None and not s.stopped():
             confirmed = confirm_loop(s, candidate)
@@ -539,6 +551,9 @@ def auto_calibrate(task: LLCTask, budget_seconds: float = DEFAULT_BUDGET_SECONDS
     if s.cut:
         rec.reasons.append(f"The {budget_seconds:g} s budget ran out during the full-length run at {s.cut}: "
                            "it was cut and is not used.")
+    if s.pilot_cut:
+        rec.reasons.append(f"The pilot bracket stopped after {PILOT_SHARE:.0%} of the budget to leave the rest "
+                           "to full-length runs.")
     if s.reused:
         rec.reasons.append(f"{s.reused} pilot cell(s) reused from the sweep already run (same settings), not rerun.")
     if s.stopped():

@@ -35,6 +35,9 @@ MAX_CELL_CHAINS = 8
 MAX_CELL_DRAWS = 5_000
 MAX_CELL_BURNIN = 5_000
 
+# -- auto-calibrate: its wall-clock budget (CLI --budget-seconds, the Calibrate page) ---------
+MIN_BUDGET_SECONDS, MAX_BUDGET_SECONDS = 1, 86_400
+
 # -- task variability: per run; 54 runs of the CNN at this length already take about an hour --
 MAX_VARIABILITY_DRAWS = 2_000
 MAX_VARIABILITY_CHAINS = 8

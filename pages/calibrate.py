@@ -5,10 +5,10 @@ import math
 import pandas as pd
 import streamlit as st
 
-from llc_core.calibrate import pilot_config, pilot_grid
+from llc_core.calibrate import DEFAULT_BUDGET_SECONDS, pilot_config, pilot_grid
 from llc_core.sweep import SweepGrid, cell_config
-from llc_core.limits import (MAX_CELL_BURNIN, MAX_CELL_CHAINS, MAX_CELL_DRAWS, MAX_SWEEP_CELLS, UI_MAX_BURNIN,
-                             UI_MAX_CHAINS, UI_MAX_DRAWS)
+from llc_core.limits import (MAX_BUDGET_SECONDS, MAX_CELL_BURNIN, MAX_CELL_CHAINS, MAX_CELL_DRAWS, MAX_SWEEP_CELLS,
+                             MIN_BUDGET_SECONDS, UI_MAX_BURNIN, UI_MAX_CHAINS, UI_MAX_DRAWS)
 from llc_core.config import InputError
 from llc_core.jobs import AutoCalibrateJob, SweepJob
 from llc_core.plots import cell_trace_figure, sweep_heatmap, sweep_lines
@@ -72,14 +72,20 @@ def sweep_controls(task, disabled: bool):
 
 
 def auto_length_controls(task, disabled: bool):
-    """The full run length auto-calibrate confirms at (its pilot cells are a fifth of it)."""
-    with st.expander("Auto-calibrate: full run length"):
+    """The full run length auto-calibrate confirms at (its pilot cells are a fifth of it) and its
+    wall-clock budget; returns (base config, budget in seconds)."""
+    with st.expander("Auto-calibrate: full run length and time budget"):
         st.number_input("Chains", 1, UI_MAX_CHAINS, value=min(task.defaults.chains, UI_MAX_CHAINS),
                         key="cal_full_chains", disabled=disabled)
         st.number_input("Draws per chain", 100, UI_MAX_DRAWS, value=task.defaults.draws, step=100,
                         key="cal_full_draws", disabled=disabled)
+        st.number_input("Time budget (s)", MIN_BUDGET_SECONDS, MAX_BUDGET_SECONDS, value=int(DEFAULT_BUDGET_SECONDS),
+                        step=60, key="cal_budget", disabled=disabled,
+                        help="Wall-clock limit of the whole search. Confirming needs a run, one twice as long "
+                             "and one a step lower: with too small a budget the answer stays unconfirmed.")
     ss = st.session_state
-    return task.defaults.replace(chains=int(ss["cal_full_chains"]), draws=int(ss["cal_full_draws"]))
+    return (task.defaults.replace(chains=int(ss["cal_full_chains"]), draws=int(ss["cal_full_draws"])),
+            float(ss["cal_budget"]))
 
 
 st.title("Calibrate")
@@ -98,7 +104,7 @@ with st.sidebar:
         st.caption(f"{task.num_params:,} parameters · n = {task.n:,}")
         grid, pilot = sweep_controls(task, running)
     _, stop_clicked = run_stop_buttons("cal_", page.busy, grid is not None, "Run sweep")
-    full = auto_length_controls(task, running) if task is not None else None
+    full, budget = auto_length_controls(task, running) if task is not None else (None, None)
     st.button("Auto-calibrate", key="cal_auto", disabled=page.busy or task is None, width="stretch",
               help="ε bracket on a half-decade ladder, then full-length confirmation: a run must agree "
               "with one twice as long and with one a step lower, within a time budget.")
@@ -120,7 +126,7 @@ def swept_cells(task, model: str) -> list:
 
 if (sweep_clicked and grid is not None) or (auto_clicked and task is not None):
     known = swept_cells(task, choice) if auto_clicked else []
-    page.start(lambda: AutoCalibrateJob(task, base=full, known_cells=known) if auto_clicked
+    page.start(lambda: AutoCalibrateJob(task, budget, base=full, known_cells=known) if auto_clicked
                else SweepJob(task, grid, pilot),
                {"model": choice, "name": task.name, "auto": bool(auto_clicked), "reusable": len(known),
                 "true_lambda": task.true_lambda, "target": task.target_lambda}, "cal_info")
@@ -189,7 +195,9 @@ def recommendation_box(rec, info):
         f"{c.chains} chains × {c.draws} draws (burn-in {c.burnin}, thin {c.thin}), batch {c.batch_size}**"
         + ("" if rec.confirmed else " — not confirmed"))
     span = f" (runs gave {rec.lambda_range[0]:.4g} … {rec.lambda_range[1]:.4g})" if rec.lambda_range else ""
-    st.markdown(f"λ̂ = {rec.lambda_hat:.4g} ± {rec.lambda_hat_se:.2g}, status **{rec.status}**{span}")
+    budget = f" of its {rec.budget_seconds:g} s budget" if rec.budget_seconds else ""
+    st.markdown(f"λ̂ = {rec.lambda_hat:.4g} ± {rec.lambda_hat_se:.2g}, status **{rec.status}**{span} · "
+                f"searched for {rec.seconds:.0f} s{budget}")
     st.markdown("\n".join(f"- {r}" for r in rec.reasons))
     if info.get("true_lambda") is not None:
         ref = info.get("target") or info["true_lambda"]

@@ -277,9 +277,10 @@ def test_auto_calibrate_after_a_sweep_reuses_its_cells_and_preselects_the_recomm
     wait_for(app, lambda at: any("Sweep finished: 3 cells" in t for t in texts(at)), what="sweep")
     app.number_input(key="cal_full_chains").set_value(2).run()
     app.number_input(key="cal_full_draws").set_value(250).run()
+    app.number_input(key="cal_budget").set_value(150).run()
     app.button(key="cal_auto").click().run()
     wait_for(app, lambda at: any("Recommended: ε" in t or "No recommendation" in t for t in texts(at)),
-             timeout=600, what="recommendation")
+             timeout=300, what="recommendation")
     assert any("came from the sweep you ran before" in t for t in texts(app)), texts(app)
     pick = app.selectbox(key="cal_pick")
     assert "★ recommended" in pick.format_func(pick.value)  # preselected: the recommended cell

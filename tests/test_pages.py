@@ -1,5 +1,6 @@
 """AppTest coverage of the pages beyond Estimate: each page's main path and its error path."""
 
+import re
 import time
 from functools import partial
 
@@ -114,11 +115,13 @@ def test_auto_calibrate_recommends_and_sends_settings(app, monkeypatch):
     open_page(app, "calibrate")
     set_values(app, cal_model="toy:crossing:1")
     set_values(app, cal_full_chains=4, cal_full_draws=500)  # full runs of 4 × 500 draws, pilots a fifth
+    set_values(app, cal_budget=90)  # the page's budget reaches the search: it ends by then
     app.button(key="cal_auto").click().run()
-    # the ladder walk runs up to 16 pilot cells and several full runs (shortened here): minutes
     wait_for(app, lambda at: any("Recommended: ε" in s or "No recommendation" in s for s in texts(at)),
-             timeout=600, what="recommendation")
+             timeout=300, what="recommendation")
     assert any("Recommended: ε" in s for s in texts(app)), texts(app)
+    searched = next(re.search(r"searched for (\d+) s of its 90 s budget", t) for t in texts(app) if "searched for" in t)
+    assert int(searched.group(1)) <= 90 + 5  # the deadline cuts a run under way (plus the wrap-up)
     assert any("Pilot bracket" in t for t in texts(app)) and any("status **" in t for t in texts(app))
     cells = app.dataframe[0].value
     # the ε ladder: every cell on it, at least two rungs (a rung too short to judge is rerun longer)

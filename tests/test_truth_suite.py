@@ -38,18 +38,20 @@ def test_drawn_shapes_respect_the_device_caps_and_skip_multiplicity_two():
 
 
 def test_fast_subset_auto_calibrate_has_no_silent_miss_and_defaults_are_counted(capsys):
-    """Two small random DLNs and a crossing, real runs: rows, summary, no silent miss after
-    auto-calibrate, and the defaults' silent misses counted exactly. (Zero silent misses at the
-    defaults is issue 10's target and is NOT met: seed 1 draws dln:3,4,4,2:r2, +30% with status
-    ok at its defaults — reported in docs/calibration.md, not asserted away.)"""
-    # 45 s per case (auto-calibrate keeps its budget) and two cases at once on llc_core's executor:
-    # each case runs one torch thread, so alone it would leave the second core idle for minutes
-    rows = truth_suite.main(["--count", "2", "--crossings", "1", "--seed", "1", "--max-params", "60",
+    """A small random DLN and a crossing, real runs, one per process on llc_core's executor: rows,
+    summary, no silent miss after auto-calibrate, and the defaults' silent misses counted exactly.
+    (Zero silent misses at the defaults is issue 10's target and is NOT met on every seed — reported
+    in docs/calibration.md, not asserted away.)"""
+    # 45 s per case (auto-calibrate keeps its budget), the two cases at once: each runs one torch
+    # thread, so one alone would leave the second core idle for minutes
+    rows = truth_suite.main(["--count", "1", "--crossings", "1", "--seed", "1", "--max-params", "60",
                              "--budget-seconds", "45", "--workers", "2"])
     out = capsys.readouterr().out
-    assert len(rows) == 3 and out.count("\n| dln:") == 2 and out.count("\n| crossing:") == 1
-    assert re.search(r"^auto-calibrate: \d/3 within 10% .* silent misses 0$", out, re.M), out
+    assert len(rows) == 2 and out.count("\n| dln:") == 1 and out.count("\n| crossing:") == 1
+    assert re.search(r"^auto-calibrate: \d/2 within 10% .* silent misses 0$", out, re.M), out
     assert not any(r.silent(r.auto_lambda, r.auto_status) for r in rows)
     silent_defaults = sum(r.silent(r.default_lambda, r.default_status) for r in rows)
-    assert re.search(rf"^defaults: \d/3 within 10% .* silent misses {silent_defaults}\b", out, re.M), out
+    assert re.search(rf"^defaults: \d/2 within 10% .* silent misses {silent_defaults}\b", out, re.M), out
     assert out.count("SILENT") == silent_defaults
+    for r in rows:  # a recommendation names its ε × draws; none means nothing was found
+        assert (r.auto_setting == "–") == (r.auto_lambda is None)

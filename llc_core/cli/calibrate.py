@@ -27,8 +27,11 @@ def register(sub) -> None:
 def _check(args) -> None:
     from ..config import InputError
 
-    if args.budget_seconds is not None and not (1 <= args.budget_seconds <= 86_400):
-        raise InputError(f"--budget-seconds={args.budget_seconds:g} is invalid: must be in [1, 86400]")
+    from ..limits import MAX_BUDGET_SECONDS, MIN_BUDGET_SECONDS
+
+    if args.budget_seconds is not None and not (MIN_BUDGET_SECONDS <= args.budget_seconds <= MAX_BUDGET_SECONDS):
+        raise InputError(f"--budget-seconds={args.budget_seconds:g} is invalid: must be in "
+                         f"[{MIN_BUDGET_SECONDS}, {MAX_BUDGET_SECONDS}]")
     if not 0 <= args.seed < 2**63:
         raise InputError(f"--seed={args.seed} is invalid: must be an integer in [0, 2^63)")
 
