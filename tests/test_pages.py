@@ -139,7 +139,9 @@ def test_variability_fits_a_line_and_revisits_from_the_cache(app, monkeypatch, t
     open_page(app, "variability")
     set_values(app, var_archs=["MLP"], var_draws=50, var_chains=1)
     app.button(key="var_run").click().run()
-    wait_for(app, lambda at: any("27 of 27 runs" in c for c in texts(at)), timeout=300, what="27 runs")
+    # the finished caption ("27 of 27 runs · …"), not the progress bar's last "27 of 27 runs done · running …",
+    # while which Run is still disabled (the second click below failed on a loaded machine)
+    wait_for(app, lambda at: any("27 of 27 runs ·" in c for c in texts(at)), timeout=300, what="27 runs")
     fits = app.dataframe[0].value
     assert list(fits["architecture"]) == ["MLP"] and fits["runs"].iloc[0] == 27
     assert fits["slope dλ̂/dK"].iloc[0] == fits["slope dλ̂/dK"].iloc[0]  # a number, not NaN
