@@ -214,8 +214,8 @@ AGREE_Z = 2.0
 MAX_LENGTH_FACTOR = 8  # chains grow ×2 per try up to 8× the task's default length
 # The pilot bracket starts no cell after this share of the budget left when it began: the rest is for
 # the full-length runs, and a confirmation needs at least four run lengths' worth (L, 2L and the rung
-# below at L). Without it, on a 2-core machine where one default-length run of a 24-parameter DLN
-# took 60–100 s, pilot cells (doubling in length while too short to judge) used all of a 240 s budget
+# below at L). Without it, on a 2-core machine where one default-length run of a 24–70-parameter DLN
+# took 60–133 s, pilot cells (doubling in length while too short to judge) used all of a 240 s budget
 # and not one full-length run started (truth suite, seed 13, 2026-12-07: 4 of 4 cases).
 PILOT_SHARE = 1 / 3
 MAX_FULL_RUNS = 8
@@ -581,7 +581,7 @@ def final_recommendation(pilots: list, attempts: list[Attempt], confirmed: Attem
     clean_full = [a for a in attempts if a.clean]
     # unconfirmed: the longest clean run (the latest of those): λ̂ rises with length while the chains
     # still explore (the length check), and ε is lowered only on a flag or a disagreement
-    longest = max(clean_full, key=lambda a: (a.config.draws, attempts.index(a)), default=None)
+    longest = max(reversed(clean_full), key=lambda a: a.config.draws, default=None)  # ties: the latest
     chosen = confirmed or longest or _pilot_fallback(pilots)
     runs = [a for a in attempts] + [_attempt_from_cell(c, cfg) for cfg, c in pilots]
     values = [a.lambda_hat for a in runs if a.completed and math.isfinite(a.lambda_hat) and a.status != "diverged"]
