@@ -11,6 +11,8 @@ from .limits import (MAX_BURNIN, MAX_CHAINS, MAX_DRAWS, MAX_EPSILON, MAX_GAMMA, 
 
 # The SG-MCMC update rules llc_core implements (see llc_core/sampler.py).
 SAMPLERS = ("sgld", "rmsprop_sgld")
+# How all chains' gradients are taken (llc_core.gradients.choose_grad); every path gives the same maths.
+VECTORIZE = ("auto", "batched", "on", "off")
 
 # RMSProp-SGLD preconditioner defaults: devinterp 1.3.2 SGMCMC.rmsprop_sgld (alpha=0.99, eps=0.1).
 RMSPROP_ALPHA = 0.99
@@ -44,7 +46,7 @@ class SGLDConfig:
     noise_scale: float = 1.0  # σ; only σ = 1 samples the tempered posterior
     seed: int = 0
     device: str = "auto"  # "auto" (the GPU when there is one), "cpu", "cuda" or "cuda:N"
-    vectorize: str = "auto"  # "auto" | "on" | "off": vmap over chains or a plain loop
+    vectorize: str = "auto"  # "auto" | "batched" | "on" (vmap) | "off" (a loop): llc_core.gradients
     report_every: int = 20  # steps between progress records
     diag_every: int = 20  # steps between MALA / distance / drift diagnostics; 0 = none
     max_trace_points: int = 2000  # per chain, kept by halving the resolution
@@ -90,8 +92,8 @@ class SGLDConfig:
         _positive_float("rmsprop_eps", self.rmsprop_eps, upper=1e6)
         if self.sampler not in SAMPLERS:
             raise ConfigError(f"sampler={self.sampler!r} is invalid: use one of {', '.join(SAMPLERS)}")
-        if self.vectorize not in ("auto", "on", "off"):
-            raise ConfigError(f"vectorize={self.vectorize!r} is invalid: use auto, on or off")
+        if self.vectorize not in VECTORIZE:
+            raise ConfigError(f"vectorize={self.vectorize!r} is invalid: use one of {', '.join(VECTORIZE)}")
         check_device(self.device)
         return self
 

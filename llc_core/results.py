@@ -55,7 +55,7 @@ class LLCResult:
     wall_seconds: float
     completed: bool  # False when cancelled: the numbers cover the steps done so far
     steps_done: int
-    path: str  # "vmap" or "loop"
+    path: str  # how the gradients ran: "batched", "vmap" or "loop" (llc_core.gradients)
     config: SGLDConfig
     diagnostics: dict
     num_params: int

@@ -193,8 +193,7 @@ class SGLDRun:
 
     def _step(self, diag: bool) -> np.ndarray:
         W, rule = self.W, self.rule
-        idx = self.batches.next()
-        xb, yb = self.x[idx], self.y[idx]
+        xb, yb = self._minibatch(self.batches.next())
         loss, g = self.grad(W, xb, yb, self.stats.alive)
         for row, gen in zip(self.noise, self.gens):
             row.normal_(generator=gen)  # in place: no allocation of a (C, d) tensor per step
@@ -207,6 +206,12 @@ class SGLDRun:
         if diag:
             self._diagnose(W_old, U_old, drift, P, xb, yb)
         return losses
+
+    def _minibatch(self, idx: torch.Tensor) -> tuple:
+        """Rows idx (C, m) of x and y as (C, m, ...) tensors. index_select on the flat indices:
+        the same rows as x[idx], ~3× faster on the CPU (advanced indexing's general kernel)."""
+        flat = idx.reshape(-1)
+        return tuple(t.index_select(0, flat).view(*idx.shape, *t.shape[1:]) for t in (self.x, self.y))
 
     def _potential(self, loss, W):
         """U(w) = nβ·L_m(w) + γ/2·‖w − w*‖² per chain, in float64."""

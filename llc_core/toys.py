@@ -32,6 +32,10 @@ def half_mse(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return 0.5 * ((out - y) ** 2).sum(dim=-1).mean()
 
 
+# For outputs with a leading chain dimension (C, B, K): one loss per chain (gradients.BatchedGrad).
+half_mse.per_chain = lambda out, y: 0.5 * ((out - y) ** 2).sum(dim=-1).mean(dim=-1)
+
+
 # -- normal crossing ------------------------------------------------------------------------
 
 class NormalCrossing(nn.Module):
@@ -44,6 +48,10 @@ class NormalCrossing(nn.Module):
 
     def forward(self, x):
         return x * torch.prod(self.w ** self.powers)
+
+    def chain_forward(self, params, x):
+        """All chains at once (gradients.BatchedGrad): params["w"] is (C, d), x is (C, B, 1)."""
+        return x * torch.prod(params["w"] ** self.powers, dim=-1)[:, None, None]
 
 
 def crossing_lambda(powers: list[int]) -> tuple[float, int]:

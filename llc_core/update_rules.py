@@ -99,19 +99,20 @@ def mala_log_accept(W_old, W_new, drift_old, drift_new, U_old, U_new, cfg: SGLDC
 
 
 class Minibatches:
-    """Per-chain epochs of shuffled indices, each chain from its own generator."""
+    """Per-chain epochs of shuffled indices, each chain from its own generator. Every chain draws
+    m indices per step, so all of them reach the end of an epoch together: one (C, n) tensor of
+    permutations and one position serve them all."""
 
     def __init__(self, n: int, batch_size: int, generators: list):
         self.n, self.m, self.gens = n, batch_size, generators
-        self.perms = [None] * len(generators)
-        self.pos = [n] * len(generators)
+        self.perms: torch.Tensor | None = None
+        self.pos = n
 
     def next(self) -> torch.Tensor:
-        rows = []
-        for c, g in enumerate(self.gens):
-            if self.pos[c] + self.m > self.n:
-                self.perms[c] = torch.randperm(self.n, generator=g, device=g.device)
-                self.pos[c] = 0
-            rows.append(self.perms[c][self.pos[c] : self.pos[c] + self.m])
-            self.pos[c] += self.m
-        return torch.stack(rows)
+        """(C, m) indices into the training set."""
+        if self.pos + self.m > self.n:
+            self.perms = torch.stack([torch.randperm(self.n, generator=g, device=g.device) for g in self.gens])
+            self.pos = 0
+        rows = self.perms[:, self.pos : self.pos + self.m]
+        self.pos += self.m
+        return rows

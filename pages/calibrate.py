@@ -213,7 +213,12 @@ def recommendation_box(rec, info):
 
 
 def cell_label(c) -> str:
-    return f"ε {c.epsilon:.1e} · γ {c.gamma:g} · nβ×{c.nbeta_multiplier:g} — λ̂ {c.lambda_hat:.4g} ({c.verdict})"
+    """"ok" only for a cell with no flag at all; a stable cell (the heatmap colours it) that
+    carries convergence or step-bias flags says "stable" and names them, so nobody loads it
+    thinking it clean."""
+    verdict = ("ok" if not c.flags else "stable") if c.verdict == "ok" else c.verdict
+    flags = f" · flags: {', '.join(c.flags)}" if c.flags else ""
+    return f"ε {c.epsilon:.1e} · γ {c.gamma:g} · nβ×{c.nbeta_multiplier:g} — λ̂ {c.lambda_hat:.4g} ({verdict}{flags})"
 
 
 def preselect(usable, chosen) -> None:

@@ -78,6 +78,10 @@ def test_calibrate_sweep_fills_heatmap_and_loads_a_cell_into_estimate(app):
     assert cells["verdict"].isin(["ok", "unstable", "negative", "diverged"]).all()
     assert len(app.get("plotly_chart")) >= 1
     labels = app.selectbox(key="cal_pick").options
+    for _, row in cells.iterrows():  # "(ok)" only on a cell with no flag; a flagged one names its flags
+        label = next(lb for lb in labels if f"ε {row['ε']:.1e} · γ {row['γ']:g} " in lb)
+        assert ("(ok)" in label) == (row["verdict"] == "ok" and not row["flags"]), label
+        assert all(code in label for code in filter(None, row["flags"].split(", "))), label
     pick = next(i for i, label in enumerate(labels) if "ε 1.0e-04 · γ 10" in label)
     app.selectbox(key="cal_pick").set_value(pick).run()
     app.button(key="cal_load").click().run()

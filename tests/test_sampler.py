@@ -18,19 +18,19 @@ from llc_core.trace import ThinnedTrace
 
 def line_task(n=8, seed=0):
     """y ≈ a·x + b (2 parameters, a = 0.7, b = −0.2 at w*) on data it does not fit exactly;
-    L is quadratic in (a, b)."""
+    L is quadratic in (a, b). A Sequential, so that every gradient path (loop, vmap, batched) runs it."""
     g = torch.Generator().manual_seed(seed)
     with torch.random.fork_rng():  # leave the global RNG as it was for the tests that follow
-        model = nn.Linear(1, 1)
+        model = nn.Sequential(nn.Linear(1, 1))
     with torch.no_grad():
-        model.weight.fill_(0.7)
-        model.bias.fill_(-0.2)
+        model[0].weight.fill_(0.7)
+        model[0].bias.fill_(-0.2)
     x = torch.randn(n, 1, generator=g)
     y = 2 * x + 0.5 + 0.3 * torch.randn(n, 1, generator=g)
     return LLCTask(model=model, x=x, y=y, loss_fn=half_mse, name="line")
 
 
-@pytest.mark.parametrize("vectorize", ["off", "on"])
+@pytest.mark.parametrize("vectorize", ["off", "on", "batched"])
 def test_one_step_matches_the_update_rule_by_hand(vectorize):
     task = line_task()
     eps, gamma, nbeta, sigma = 1e-2, 3.0, 5.0, 0.8
@@ -107,13 +107,16 @@ def test_chain_seeds_do_not_overlap_and_do_not_depend_on_chain_count():
     assert two.lambda_hat_per_chain == four.lambda_hat_per_chain[:2]
 
 
-def test_vmap_and_loop_paths_agree():
-    task = parse_toy("dln:3,2,3:r1", n=5000)
+@pytest.mark.parametrize("spec", ["dln:3,2,3:r1", "crossing:1,2"])
+def test_vmap_batched_and_loop_paths_agree(spec):
+    task = parse_toy(spec, n=5000)
     cfg = SGLDConfig(epsilon=2e-5, gamma=1.0, chains=3, draws=100, burnin=20, batch_size=200, seed=3)
     loop = estimate_llc(task, cfg.replace(vectorize="off"))
     vec = estimate_llc(task, cfg.replace(vectorize="on"))
-    assert (loop.path, vec.path) == ("loop", "vmap")
+    batched = estimate_llc(task, cfg.replace(vectorize="batched"))
+    assert (loop.path, vec.path, batched.path) == ("loop", "vmap", "batched")
     assert np.allclose(loop.lambda_hat_per_chain, vec.lambda_hat_per_chain, rtol=1e-3)
+    assert np.allclose(loop.lambda_hat_per_chain, batched.lambda_hat_per_chain, rtol=1e-3)
 
 
 def test_cancel_stops_within_a_step_and_keeps_partial_results():
@@ -196,7 +199,7 @@ def test_view_is_a_picklable_snapshot_of_the_run_traces():
     views = [pickle.loads(pickle.dumps(run.view())) for _ in run]
     last, res = views[-1], run.result
     assert [v.step for v in views] == [1, 20, 40, 60, 80, 100]
-    assert (last.chains, last.burnin, last.total_steps, last.sampler, last.path) == (3, 20, 100, "sgld", "loop")
+    assert (last.chains, last.burnin, last.total_steps, last.sampler, last.path) == (3, 20, 100, "sgld", "batched")
     assert last.device == res.device == "cpu"
     assert np.array_equal(last.steps, res.traces["steps"])
     assert np.array_equal(last.loss, res.traces["loss"] - res.init_loss)

@@ -46,7 +46,7 @@ def rmsprop(alpha, delta):
     return precondition
 
 
-@pytest.mark.parametrize("vectorize", ["off", "on"])
+@pytest.mark.parametrize("vectorize", ["off", "on", "batched"])
 @pytest.mark.parametrize("sampler", ["sgld", "rmsprop_sgld"])
 def test_two_steps_match_the_update_rule_by_hand(sampler, vectorize):
     task = line_task()
