@@ -117,8 +117,9 @@ class JobRunner:
         self.pool = WorkerPool(default_warm(self.queue.limit) if warm is None else warm)
 
     def start(self) -> "JobRunner":
-        """Start the warm workers now, so the first Run does not wait for torch to import."""
-        self.pool.prestart()
+        """Start the warm workers now (in the background), so the first Run does not wait for torch
+        to import."""
+        self.pool.prestart_in_background()
         return self
 
     def close(self) -> None:

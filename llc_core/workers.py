@@ -1,8 +1,9 @@
 """Worker processes for long work started from a UI: one job per process, started warm.
 
-A `WorkerPool` keeps a few spawned processes idle with torch and llc_core already imported
-(importing torch takes seconds; a warm worker starts a run in milliseconds). `take()` hands
-one out and starts its replacement. The job is sent as a pickled `(function, args)`; the
+Workers are forked from a forkserver that imported torch and llc_core once (`_start_context`;
+spawned on a GPU machine, each importing torch itself, seconds). A `WorkerPool` keeps a few
+idle and ready, so a run starts in milliseconds. `take()` hands one out and starts its
+replacement. The job is sent as a pickled `(function, args)`; the
 function runs as `function(*args, cancel=event, emit=send)` in the worker, where `emit(kind,
 value)` sends a message back and `cancel` is a cross-process event set by Stop. The worker
 then sends ("result", value) or ("error", (text, traceback)) and exits, so a job never
@@ -21,25 +22,44 @@ import traceback
 
 from . import processes
 
-CONTEXT = mp.get_context("spawn")  # fork would copy the server's threads and locks mid-use
 # arviz-stats too: llc_core.convergence imports it on first use, which in a worker is the run's first
 # live R-hat, a stall of the sampler mid-run unless the warm worker has it already.
 WARM_IMPORTS = ("torch", "numpy", "arviz_stats.base", "llc_core.sampler", "llc_core.jobs", "llc_core.sweep",
                 "llc_core.calibrate", "llc_core.training", "llc_core.variability", "llc_core.checkpoints",
                 "llc_core.toys")
-MAX_WARM = 4  # idle workers kept: each holds torch's ~0.3 GB; more than 4 spares never helped a 2-core run
+
+
+def _start_context():
+    """forkserver where there is no GPU: one clean process imports WARM_IMPORTS once, and each worker
+    is forked from it (tens of ms, sharing its pages) instead of spawned and importing torch again
+    (~3.4 CPU-s a worker; a server spends that on every run, since each run ends its worker).
+    spawn with a GPU (a forked child can use CUDA only if its parent never did, which the import of
+    a future module could break silently) and where forkserver does not exist. Never plain fork:
+    it would copy the server's threads and locks mid-use."""
+    import torch
+
+    if torch.cuda.is_available() or "forkserver" not in mp.get_all_start_methods():
+        return mp.get_context("spawn")
+    context = mp.get_context("forkserver")
+    context.set_forkserver_preload(list(WARM_IMPORTS))
+    return context
+
+
+CONTEXT = _start_context()
+MAX_WARM = 4  # idle workers kept (spawned, each holds torch's ~0.3 GB); more than 4 spares never helped a 2-core run
 ENV_PREFIX = "LLC_"
 JOIN_WAIT = 2.0  # seconds to wait for a killed worker to be reaped
-# Seconds between handing out a warm worker and starting its replacement. The replacement's start
-# (spawn, then importing torch: ~3 CPU-seconds) would otherwise compete on a small machine with the
-# run just started, the server and the browser drawing its first point. 0 when none is left idle.
+# Seconds between handing out a warm worker and starting its replacement. Under spawn (GPU machines)
+# the replacement's start (importing torch: ~3 CPU-seconds) would otherwise compete on a small machine
+# with the run just started, the server and the browser drawing its first point; a fork from the
+# forkserver costs ~25 ms. 0 when none is left idle.
 REFILL_DELAY = 1.5
 
 
 def default_warm(limit: int) -> int:
     """`LLC_WARM_WORKERS` if set (0 to MAX_WARM idle worker processes kept ready), else `limit` capped at MAX_WARM.
-    Each warm worker holds torch (~0.3 GB) and cost ~3.4 CPU-seconds to start; 0 starts one per
-    run instead (the first live point then comes seconds later)."""
+    0 starts one per run instead: ~25 ms forked from the forkserver, seconds where workers are spawned
+    (a GPU machine: ~3.4 CPU-seconds and ~0.3 GB each)."""
     text = os.environ.get("LLC_WARM_WORKERS", "").strip()
     if not text:
         return min(limit, MAX_WARM)
@@ -174,33 +194,57 @@ class WorkerPool:
         self.warm = max(0, min(int(warm), MAX_WARM))
         self.torch_threads = torch_threads
         self._idle: list[Worker] = []
+        self._starting = 0  # workers being started outside the lock
         self._lock = threading.Lock()
         self._closed = False
 
     def prestart(self) -> "WorkerPool":
-        """Start the idle workers now (at server start), not on the first Run."""
-        with self._lock:
-            while not self._closed and len(self._idle) < self.warm:
-                self._idle.append(Worker(self.torch_threads))
-        return self
+        """Start the idle workers now (at server start), not on the first Run. A start is made
+        outside the lock: the very first one waits seconds for the forkserver's imports, and
+        `take()` must not wait behind it."""
+        while True:
+            with self._lock:
+                if self._closed or len(self._idle) + self._starting >= self.warm:
+                    return self
+                self._starting += 1
+            worker = None
+            try:
+                worker = Worker(self.torch_threads)
+            finally:
+                with self._lock:
+                    self._starting -= 1
+                    keep = worker is not None and not self._closed
+                    if keep:
+                        self._idle.append(worker)
+            if not keep:
+                if worker is not None:
+                    worker.kill()
+                return self
+
+    def prestart_in_background(self) -> None:
+        """`prestart()` in a thread: the caller (a page's first script run) does not wait for it."""
+        threading.Thread(target=self.prestart, name="pool-prestart", daemon=True).start()
 
     def wait_ready(self, timeout: float = 120.0) -> bool:
-        """Block until every idle worker finished its imports (start-up, benchmarks)."""
+        """Block until the warm workers are started and done with their imports (start-up, benchmarks)."""
+        deadline = time.monotonic() + timeout
+        while self._starting and time.monotonic() < deadline:
+            time.sleep(0.05)
         with self._lock:
             idle = list(self._idle)
-        deadline = time.monotonic() + timeout
         return all(w.wait_ready(max(0.0, deadline - time.monotonic())) for w in idle)
 
     def take(self) -> Worker:
+        worker = None
         with self._lock:
-            while self._idle:
+            while self._idle and worker is None:
                 worker = self._idle.pop(0)
-                if worker.proc.is_alive():
-                    break
-                worker.kill()
-            else:
-                worker = Worker(self.torch_threads)  # none warm: a cold start, seconds
+                if not worker.proc.is_alive():
+                    worker.kill()
+                    worker = None
             left = len(self._idle)
+        if worker is None:
+            worker = Worker(self.torch_threads)  # none warm: a cold start (ms forked, seconds spawned)
         refill = threading.Timer(REFILL_DELAY if left else 0.0, self.prestart)
         refill.name, refill.daemon = "pool-refill", True
         refill.start()

@@ -263,3 +263,25 @@ def test_a_cold_started_job_runs_under_a_page_script(monkeypatch, tmp_path):
         assert not marker.exists()
     finally:
         runner.close()
+
+
+def test_without_a_gpu_workers_are_forked_from_one_forkserver_that_imported_torch():
+    """Each run ends its worker, so a server starts a process per run: forked from the forkserver
+    (torch already imported there) instead of spawned and importing torch again (~3.4 CPU-s each)."""
+    import torch
+
+    from llc_core.workers import CONTEXT, Worker
+
+    assert not torch.cuda.is_available()  # this machine and CI: the forkserver path
+    assert CONTEXT.get_start_method() == "forkserver"
+    workers = [Worker(), Worker()]
+    try:
+        assert all(w.wait_ready(60) for w in workers), [w.death_text() for w in workers]
+        parents = {psutil.Process(w.pid).ppid() for w in workers}
+        assert len(parents) == 1 and os.getpid() not in parents  # both from one forkserver, not from here
+        forkserver = psutil.Process(parents.pop())
+        assert forkserver.ppid() == os.getpid()
+        assert any("libtorch" in m.path for m in forkserver.memory_maps())  # its preload: torch is in it
+    finally:
+        for w in workers:
+            w.kill()
