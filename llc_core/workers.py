@@ -207,18 +207,19 @@ class WorkerPool:
                 if self._closed or len(self._idle) + self._starting >= self.warm:
                     return self
                 self._starting += 1
-            worker = None
             try:
                 worker = Worker(self.torch_threads)
-            finally:
+            except BaseException:
                 with self._lock:
                     self._starting -= 1
-                    keep = worker is not None and not self._closed
-                    if keep:
-                        self._idle.append(worker)
-            if not keep:
-                if worker is not None:
-                    worker.kill()
+                raise
+            with self._lock:  # counted down and filed at once: wait_ready never sees a worker in neither state
+                self._starting -= 1
+                closed = self._closed
+                if not closed:
+                    self._idle.append(worker)
+            if closed:
+                worker.kill()
                 return self
 
     def prestart_in_background(self) -> None:
