@@ -7,7 +7,7 @@ import math
 import sys
 import threading
 
-from . import _number
+from . import DEVICE_HELP, _number, device_arg
 
 
 def register(sub) -> None:
@@ -16,10 +16,11 @@ def register(sub) -> None:
     source.add_argument("--checkpoint", help="path to a .safetensors checkpoint (JSON sidecar beside it)")
     source.add_argument("--toy", help="crossing:P1,P2,... or dln:H0,...,HL:rR")
     cal.add_argument("--data-dir", help="where MNIST / Fashion-MNIST files live")
-    cal.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
+    cal.add_argument("--device", default="auto", type=device_arg, help=DEVICE_HELP)
     cal.add_argument("--budget-seconds", type=_number("--budget-seconds"), default=None,
                      help="wall-clock budget for the whole search (default 600)")
-    cal.add_argument("--seed", type=_number("--seed", int), default=0)
+    cal.add_argument("--seed", type=_number("--seed", int), default=0,
+                     help="seed of every run in the search, an integer in [0, 2^63) (default 0)")
     cal.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     cal.set_defaults(handler=cmd_calibrate)
 
@@ -36,11 +37,11 @@ def _check(args) -> None:
         raise InputError(f"--seed={args.seed} is invalid: must be an integer in [0, 2^63)")
 
 
-def _load(args):
-    """The task; a toy's size caps follow --device (a GPU takes larger DLNs)."""
+def _load(args, device: str):
+    """The task; a toy's size caps follow the resolved device (a GPU takes larger DLNs)."""
     if args.toy is not None:
         from ..toys import parse_toy
-        return parse_toy(args.toy, device=args.device)
+        return parse_toy(args.toy, device=device)
     from ..checkpoints import load_task
     return load_task(args.checkpoint, data_dir=args.data_dir)
 
@@ -48,15 +49,18 @@ def _load(args):
 def cmd_calibrate(args) -> int:
     from ..calibrate import DEFAULT_BUDGET_SECONDS, auto_calibrate
 
+    from ..devices import resolve_device
+
     _check(args)
-    task = _load(args)
+    device = str(resolve_device(args.device))  # auto -> cuda:0 or cpu; an absent GPU is bad input (exit 2)
+    task = _load(args, device)
     budget = args.budget_seconds if args.budget_seconds is not None else DEFAULT_BUDGET_SECONDS
     cancel, box = threading.Event(), {}
 
     def work():
         try:
             box["rec"] = auto_calibrate(task, budget_seconds=budget, seed=args.seed, cancel=cancel,
-                                        on_cell=_print_cell, on_attempt=_print_attempt, device=args.device)
+                                        on_cell=_print_cell, on_attempt=_print_attempt, device=device)
         except BaseException as exc:  # re-raised in the main thread: bad input still exits 2
             box["error"] = exc
 
