@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 
 from .config import SAMPLERS, SGLDConfig, default_nbeta
-from .limits import MAX_BURNIN, MAX_DRAWS
+from .limits import MAX_BURNIN, MAX_DRAWS, MAX_EPSILON
 from .sampler import SGLDRun
 from .sweep import Cell, SweepGrid, cell_config, mean_mala, sweep
 from .task import LLCTask
@@ -34,7 +34,7 @@ def half_decades(center: float, count: int) -> tuple[float, ...]:
     round numbers that a slider grid can hold exactly."""
     ladder = [m * 10.0**e for e in range(-12, 8) for m in (1, 3)]
     mid = min(range(len(ladder)), key=lambda i: abs(math.log(ladder[i] / center)))
-    lo = mid - count // 2
+    lo = max(0, min(mid - count // 2, len(ladder) - count))  # near either end: the count nearest it
     return tuple(float(f"{v:.3g}") for v in ladder[lo : lo + count])
 
 
@@ -195,7 +195,8 @@ def _reasons(cell: Cell, plateau: bool, agrees: list[Cell], mult: float, cells: 
 DEFAULT_BUDGET_SECONDS = 600.0
 # The ε ladder runs in half decades (1, 3, 10, …): λ̂'s discretisation bias is ~linear in ε, so a
 # factor ~3 between neighbours makes "they agree within 10%" mean "the bias at the smaller is ≲ 5%".
-LADDER = tuple(float(f"{m * 10.0**e:.3g}") for e in range(-14, 2) for m in (1, 3))
+# It stops at MAX_EPSILON: a rung above it would be refused by the config's validation.
+LADDER = tuple(v for e in range(-14, 2) for m in (1, 3) if (v := float(f"{m * 10.0**e:.3g}")) <= MAX_EPSILON)
 MAX_UP_STEPS = 4  # the default rules sit ≤ 1 decade below the edge on every toy measured (DLN: ε·nβ 0.15 vs ~1)
 MAX_DOWN_DECADES = 6  # 65k-param DLNs need ~3.5 decades below the default (1.7e-5 → 5e-9); 6 leaves room
 MAX_PILOT_CELLS = 16
@@ -276,8 +277,11 @@ class Budget:
     def expired(self) -> bool:
         return self.left() <= 0
 
-    def measure(self, config: SGLDConfig, seconds: float) -> None:
-        self.rate = config.chains * config.total_steps / max(seconds, 1e-3)
+    def measure(self, chains: int, steps: int, seconds: float) -> None:
+        """`steps` SGLD steps of each of `chains` chains took `seconds` (burn-in and thinned-out steps
+        included: `steps` counts steps, not draws)."""
+        if steps > 0 and seconds > 0:
+            self.rate = chains * steps / seconds
 
     def allows(self, config: SGLDConfig) -> bool:
         if self.rate is None:
@@ -364,7 +368,8 @@ def _one_cell(s: _Search, index: int) -> Cell | None:
         cell = next(iter(sweep(s.task, grid, pilot, s.run_token(), s.on_progress)), None)
         if cell is None:
             return None
-        s.budget.measure(pilot, cell.seconds)
+        if cell.completed:  # a cell that stopped early (every chain diverged) ran fewer steps than booked
+            s.budget.measure(pilot.chains, pilot.total_steps, cell.seconds)
     s.cells.append(cell)
     s.pilots.append((config, cell))
     if s.on_cell is not None:
@@ -444,7 +449,7 @@ def _full_run(s: _Search, epsilon: float, length: int) -> Attempt | None:
     if s.stopped() or not s.budget.allows(config):
         return None
     result = SGLDRun(s.task, config, cancel=s.run_token()).run(s.on_progress)
-    s.budget.measure(config.replace(burnin=0, draws=max(1, result.steps_done)), result.wall_seconds)
+    s.budget.measure(config.chains, result.steps_done, result.wall_seconds)
     if not result.completed and s.run_token().is_set():  # cut by Stop or the deadline: not a result
         s.cut = s.cut or (None if s.stopped() else f"ε {config.epsilon:.3g} × {config.draws} draws")
         return None
@@ -458,9 +463,8 @@ def _full_run(s: _Search, epsilon: float, length: int) -> Attempt | None:
 
 
 def _se(result) -> float:
-    """λ̂'s standard error: the ESS-based MCSE where the run computed it, else std/√chains."""
-    mcse = getattr(result, "lambda_hat_mcse", None)
-    return float(mcse) if mcse is not None and math.isfinite(mcse) else float(result.lambda_hat_se)
+    """λ̂'s standard error: the run's ESS-based MCSE (LLCResult.lambda_hat_se, llc_core/convergence.py)."""
+    return float(result.lambda_hat_se)
 
 
 def _next_step(attempt: Attempt, index: int, length: int) -> tuple[int, int]:
@@ -489,7 +493,7 @@ def confirm_loop(s: _Search, epsilon: float) -> Attempt | None:
 
     def run(i: int, length: int) -> Attempt | None:
         if (i, length) not in runs:
-            ok = i >= 0 and length <= MAX_LENGTH_FACTOR and len(runs) < MAX_FULL_RUNS
+            ok = i >= 0 and length <= MAX_LENGTH_FACTOR and len(runs) < MAX_FULL_RUNS and not _capped(s, i, length)
             runs[(i, length)] = _full_run(s, LADDER[i], length) if ok else None
         return runs[(i, length)]
 
@@ -512,6 +516,13 @@ def confirm_loop(s: _Search, epsilon: float) -> Attempt | None:
         else:
             return longer
     return None
+
+
+def _capped(s: _Search, index: int, length: int) -> bool:
+    """At MAX_DRAWS and MAX_BURNIN, `length` gives the same run as half of it (same config, same seed):
+    a length check against it would compare a run with itself."""
+    return length > 1 and (full_config(s.task, s.base, LADDER[index], length)
+                           == full_config(s.task, s.base, LADDER[index], length // 2))
 
 
 def samplers_to_try(base: SGLDConfig) -> list[str]:
@@ -563,7 +574,12 @@ def auto_calibrate(task: LLCTask, budget_seconds: float = DEFAULT_BUDGET_SECONDS
 
 def _attempt_from_cell(cell: Cell, config: SGLDConfig) -> Attempt:
     return Attempt(cell.epsilon, cell.lambda_hat, cell.lambda_std, cell.status, list(cell.flags), cell.mala,
-                   cell.completed, cell.lambda_std / math.sqrt(max(1, config.chains)), config, [], cell.seconds)
+                   cell.completed, _cell_se(cell, config), config, [], cell.seconds)
+
+
+def _cell_se(cell: Cell, config: SGLDConfig) -> float:
+    """The cell's ESS-based standard error where its run computed one, else std/√chains."""
+    return cell.lambda_se if math.isfinite(cell.lambda_se) else cell.lambda_std / math.sqrt(max(1, config.chains))
 
 
 def _pilot_fallback(pilots: list) -> Attempt | None:
@@ -588,9 +604,10 @@ def final_recommendation(pilots: list, attempts: list[Attempt], confirmed: Attem
     lam_range = (min(values), max(values)) if values else None
     reasons = _search_reasons(pilots, attempts)
     if chosen is None:
-        return Recommendation(False, reasons=reasons + [
-            "No run was clean (every pilot cell and full-length run carried a flag), so nothing is recommended: "
-            "train w* to a minimum, or give a larger --budget-seconds for longer chains."],
+        why = ("No run was clean (every pilot cell and full-length run carried a flag), so nothing is recommended: "
+               "train w* to a minimum, or give a larger --budget-seconds for longer chains." if pilots or attempts
+               else "Nothing ran, so nothing is recommended: give a larger --budget-seconds.")
+        return Recommendation(False, reasons=reasons + [why],
             attempts=attempts, lambda_range=lam_range, status="warning",
             warnings=[_warning("no_clean_run", "No clean run: no settings can be recommended.",
                                "Give auto-calibrate a larger budget or check that w* is a minimum.")])
@@ -628,10 +645,10 @@ def _search_reasons(pilots: list, attempts: list[Attempt]) -> list[str]:
 def _verdict_reasons(chosen: Attempt, attempts: list[Attempt], clean_full: list[Attempt], confirmed: bool) -> list[str]:
     mala = f", MALA {chosen.mala:.2f}" if not math.isnan(chosen.mala) else ""
     if confirmed:
-        shorter = max((a for a in attempts if a.clean and a.epsilon == chosen.epsilon
-                       and a.config.draws < chosen.config.draws), key=lambda a: a.config.draws)
-        below = next(a for a in attempts if a.clean and a.epsilon < chosen.epsilon
-                     and a.config.draws == shorter.config.draws)
+        shorter, below = _confirming_runs(chosen, attempts)
+        if shorter is None or below is None:  # a caller's own list without the runs confirm_loop compared
+            return [f"Confirmed: the full-length run at ε = {chosen.epsilon:.3g} × {chosen.config.draws} draws is clean "
+                    f"(λ̂ = {chosen.lambda_hat:.4g} ± {chosen.lambda_se:.2g}{mala})."]
         return [f"Confirmed: the full-length run at ε = {chosen.epsilon:.3g} × {chosen.config.draws} draws is clean "
                 f"(λ̂ = {chosen.lambda_hat:.4g} ± {chosen.lambda_se:.2g}{mala}); half as long it gave "
                 f"{shorter.lambda_hat:.4g} (λ̂ no longer changes with chain length), and one step lower "
@@ -639,8 +656,23 @@ def _verdict_reasons(chosen: Attempt, attempts: list[Attempt], clean_full: list[
                 f"with ε), each agreeing within {AGREE_TOL:.0%} or {AGREE_Z:g} standard errors."]
     if clean_full:
         return [f"Not confirmed: the full-length run at ε = {chosen.epsilon:.3g} is clean (λ̂ = {chosen.lambda_hat:.4g}"
-                f"{mala}), but inside the budget a clean run one ε step lower and a clean run twice as long did not "
-                f"both agree with it within {AGREE_TOL:.0%}: λ̂ may still depend on ε or on chain length."]
+                f"{mala}), but within the budget and the search's limits (at most {MAX_FULL_RUNS} full-length runs, "
+                f"up to {MAX_LENGTH_FACTOR}× the default length) a clean run one ε step lower and a clean run twice "
+                f"as long did not both agree with it within {AGREE_TOL:.0%}: λ̂ may still depend on ε or on chain length."]
     return [f"Not confirmed: no full-length run was clean; these are the short pilot chains' settings "
             f"(ε = {chosen.epsilon:.3g}, {chosen.config.draws} draws), whose own run was clean. Pilot chains "
             f"over-rate large steps and hide slow mixing: do not trust λ̂ = {chosen.lambda_hat:.4g} without a longer run."]
+
+
+def _confirming_runs(chosen: Attempt, attempts: list[Attempt]) -> tuple[Attempt | None, Attempt | None]:
+    """The two runs confirm_loop compared the confirmed run with: the clean one half as long at the same
+    ε and the clean one a rung lower at that half length, both with the same sampler (a search that
+    switched samplers holds the first sampler's runs too)."""
+    same = [a for a in attempts if a.clean and a.config.sampler == chosen.config.sampler]
+    shorter = max((a for a in same if a.epsilon == chosen.epsilon and a.config.draws < chosen.config.draws),
+                  key=lambda a: a.config.draws, default=None)
+    if shorter is None:
+        return None, None
+    rung = ladder_index(chosen.epsilon) - 1
+    below = next((a for a in same if ladder_index(a.epsilon) == rung and a.config.draws == shorter.config.draws), None)
+    return shorter, below

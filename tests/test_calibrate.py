@@ -234,8 +234,55 @@ def test_unconfirmed_recommends_the_longest_clean_run(monkeypatch):
 
 
 def test_the_ladder_spans_the_sizes_that_need_it():
-    """65k-parameter DLNs needed ε ≈ 1e-7 … 5e-9 (Furman & Lau 2024); the old grid stopped at 3e-6."""
-    assert min(LADDER) <= 5e-9 and 1e-7 in LADDER and max(LADDER) >= 1.0
+    """65k-parameter DLNs needed ε ≈ 1e-7 … 5e-9 (Furman & Lau 2024); the old grid stopped at 3e-6.
+    Its top rung is one a config accepts (the ladder used to end at 30, which SGLDConfig refuses)."""
+    from llc_core.limits import MAX_EPSILON
+
+    assert min(LADDER) <= 5e-9 and 1e-7 in LADDER and max(LADDER) == MAX_EPSILON
+    SGLDConfig(epsilon=max(LADDER)).validate()
+    assert half_decades(1e-13, 5) == (1e-12, 3e-12, 1e-11, 3e-11, 1e-10)  # near the end: still 5 values
+
+
+def test_the_budget_forecast_counts_steps_not_draws():
+    """A thinned run (every toy keeps 1 draw in 5) took `thin` times more steps than draws: the time
+    forecast for the same run again must be its own wall time, not a fifth of it (it was, so runs
+    that could not fit were started and cut at the deadline)."""
+    from llc_core import calibrate
+
+    task = parse_toy("crossing:1", n=2000)
+    base = task.defaults.replace(chains=4, draws=300, burnin=100, thin=5)
+    search = calibrate._Search(task, base, calibrate.Budget(120.0))
+    attempt = calibrate._full_run(search, base.epsilon, 1)
+    predicted = base.chains * base.total_steps / search.budget.rate
+    assert attempt.completed and 0.6 * attempt.seconds <= predicted <= 1.6 * attempt.seconds, (predicted, attempt.seconds)
+
+
+def test_a_confirmation_names_the_runs_of_its_own_sampler():
+    """After plain SGLD stayed unconfirmed the search confirmed with rmsprop_sgld: the reason quotes
+    rmsprop_sgld's run half as long and its rung below, not SGLD's run at the same ε and length."""
+    sgld = _attempt(1e-5, 5.0)
+    rms = [_attempt(1e-5, 6.0), _attempt(1e-5, 6.1, draws=8000), _attempt(3e-6, 6.05)]
+    for a in rms:
+        a.config = a.config.replace(sampler="rmsprop_sgld")
+    rec = final_recommendation([], [sgld] + rms, rms[1], parse_toy("dln:3,4,5,3:r0", n=1000))
+    assert rec.confirmed and rec.sampler == "rmsprop_sgld"
+    assert any("half as long it gave 6 " in r and "6.05" in r for r in rec.reasons), rec.reasons
+
+
+def test_at_the_draws_cap_twice_as_long_is_the_same_run_and_is_not_counted(monkeypatch):
+    """At MAX_DRAWS and MAX_BURNIN a 'twice as long' run would repeat the run itself (same config and
+    seed) and agree with it trivially: the length check cannot be passed that way."""
+    from llc_core.limits import MAX_BURNIN, MAX_DRAWS
+
+    calibrate, search, order = _scripted_search(monkeypatch, {(3e-6, 1): (2.17, [])})
+    search.base = search.base.replace(draws=MAX_DRAWS, burnin=MAX_BURNIN)
+    assert calibrate.confirm_loop(search, 3e-6) is None and order == [(3e-6, 1)]
+
+
+def test_a_search_where_nothing_ran_says_so():
+    rec = final_recommendation([], [], None, parse_toy("crossing:1", n=2000))
+    assert not rec.found and any("Nothing ran" in r for r in rec.reasons)
+    assert not any("carried a flag" in r for r in rec.reasons)
 
 
 # -- task variability ------------------------------------------------------------------------
@@ -334,7 +381,9 @@ def test_calibrate_cli_prints_the_contract_json_and_refuses_bad_input():
         assert {"epsilon", "gamma", "nbeta", "sampler", "chains", "draws", "burnin", "thin",
                 "batch_size"} <= set(out["recommended"])
     assert out["confirmed"] == (out["status"] == "ok")  # `ok` only for a confirmed recommendation
-    for bad, word in ((["--toy", "nonsense:1"], "nonsense:1"), (["--toy", "crossing:1", "--budget-seconds", "-5"], "-5")):
+    for bad, word in ((["--toy", "nonsense:1"], "nonsense:1"), (["--toy", "crossing:1", "--budget-seconds", "-5"], "-5"),
+                      (["--toy", "crossing:1", "--device", "tpu"], "tpu"),  # the same --device as every command
+                      (["--toy", "crossing:1", "--device", "cuda:99"], "cuda:99")):  # resolved before the search
         refused = _cli(*bad, "--json", timeout=60)
         assert refused.returncode == 2 and refused.stdout == ""
         assert len(refused.stderr.strip().splitlines()) == 1 and word in refused.stderr
