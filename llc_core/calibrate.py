@@ -438,6 +438,16 @@ def first_candidate(cells: list[Cell]) -> float | None:
     return clean[-2] if len(clean) > 1 else clean[-1]
 
 
+def short_candidate(cells: list[Cell]) -> float | None:
+    """When no pilot cell brackets: the largest ε whose cell was only too short (completed, no 'ε too
+    large' flag, not negative). Its full-length runs start there and confirm_loop doubles their length
+    while they stay too short. Without it the search gave up with budget left: dln:10,20,20,10:r1 at a
+    400 s budget stopped after 241 s with nothing recommended (its default ε has low_mala, the rung
+    below was still not_stationary at 4× the pilot length)."""
+    short = [c.epsilon for c in cells if c.completed and c.status != "negative" and _too_short(c)]
+    return max(short, default=None)
+
+
 def full_config(task: LLCTask, base: SGLDConfig, epsilon: float, length: int = 1) -> SGLDConfig:
     """The task's default run length (× `length`) at ε, with the search's sampler, seed and device."""
     return base.replace(epsilon=float(epsilon), draws=min(MAX_DRAWS, base.draws * length),
@@ -550,7 +560,8 @@ def auto_calibrate(task: LLCTask, budget_seconds: float = DEFAULT_BUDGET_SECONDS
     for sampler in samplers_to_try(base):
         s.base, s.cells, s.pilot_scale = base.replace(sampler=sampler), [], 1
         s.pilot_until = time.monotonic() + PILOT_SHARE * max(0.0, s.budget.left())
-        candidate = first_candidate(bracket(s))
+        cells = bracket(s)
+        candidate = first_candidate(cells) or short_candidate(cells)
         if candidate is not None and not s.stopped():
             confirmed = confirm_loop(s, candidate)
         if confirmed is not None or s.stopped() or s.budget.expired():

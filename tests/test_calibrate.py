@@ -131,6 +131,20 @@ def test_a_step_biased_run_steps_epsilon_down_instead_of_growing_the_chains():
     assert _next_step(_attempt(3e-5, 4.6, ["not_stationary"]), index=5, length=1) == (5, 2)
 
 
+def test_when_every_pilot_cell_is_too_short_the_full_length_runs_start_at_the_largest_of_them():
+    """No cell brackets: the default ε is too large (low_mala), the rungs below only too short. The full
+    runs start at the largest too-short ε (confirm_loop then doubles their length), not nowhere."""
+    from llc_core.calibrate import short_candidate
+
+    cells = [cell(1e-5, 1, 93.0, "warning", ["low_mala", "high_rhat"], mala=0.6),
+             cell(3e-6, 1, 60.0, "warning", ["not_stationary", "lambda_drift"], mala=0.9),
+             cell(1e-6, 1, 40.0, "warning", ["high_rhat", "low_ess"], mala=0.97)]
+    assert first_candidate(cells) is None and short_candidate(cells) == 3e-6
+    too_large = [cell(1e-5, 1, 93.0, "warning", ["low_mala"]), cell(3e-6, 1, 70.0, "warning", ["step_bias"]),
+                 cell(1e-6, 1, -2.0, "negative", ["negative"])]
+    assert short_candidate(too_large) is None  # nothing only too short: nothing to grow
+
+
 def test_never_recommends_a_flagged_cell_from_the_pilot():
     cells = _realistic_ladder()
     assert recommend(cells).epsilon not in (1e-6, 3e-6)  # the sweep reader skips it too
