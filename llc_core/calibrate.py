@@ -519,7 +519,8 @@ def confirm_loop(s: _Search, epsilon: float) -> Attempt | None:
             length *= 2
         elif (below := run(index - 1, length)) is None:
             return None
-        elif not below.clean:  # the smaller step needs longer chains: so does the rung check
+        elif not below.clean:  # too short at the smaller step (slower mixing), or a borderline 'too large' flag
+            # there that the clean runs at ε contradict: either way, the rung check again at twice the length
             length *= 2
         elif not _runs_agree(here, below):  # λ̂ still changes with ε: the rung below is the candidate
             index -= 1
