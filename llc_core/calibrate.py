@@ -217,7 +217,8 @@ MAX_LENGTH_FACTOR = 8  # chains grow ×2 per try up to 8× the task's default le
 # the full-length runs, and a confirmation needs at least four run lengths' worth (L, 2L and the rung
 # below at L). Without it, on a 2-core machine where one default-length run of a 24–70-parameter DLN
 # took 60–133 s, pilot cells (doubling in length while too short to judge) used all of a 240 s budget
-# and not one full-length run started (truth suite, seed 13, 2026-12-07: 4 of 4 cases).
+# and not one full-length run started (truth suite, seed 13, 2026-12-07: 4 of 4 cases). It does not stop a
+# walk whose cells all said 'ε too large' (`_only_too_large`): there is nothing yet to run at full length.
 PILOT_SHARE = 1 / 3
 MAX_FULL_RUNS = 8
 
@@ -354,7 +355,7 @@ def _one_cell(s: _Search, index: int) -> Cell | None:
     base = pilot_config(s.task, s.base)
     pilot = base.replace(draws=min(s.base.draws, base.draws * s.pilot_scale),
                          burnin=min(s.base.burnin, base.burnin * s.pilot_scale))
-    if time.monotonic() > s.pilot_until and not s.stopped():
+    if time.monotonic() > s.pilot_until and not s.stopped() and not _only_too_large(s.cells):
         s.pilot_cut = True
         return None
     if s.stopped() or not s.budget.allows(pilot) or len(s.cells) >= MAX_PILOT_CELLS:
@@ -390,6 +391,14 @@ def known_cell(known: list, config: SGLDConfig) -> Cell | None:
                                                       nbeta=config.nbeta) == config:
             return cell
     return None
+
+
+def _only_too_large(cells: list[Cell]) -> bool:
+    """Every cell so far says 'ε too large' (or diverged): nothing in the bracket could be run at full
+    length, so PILOT_SHARE does not stop the walk down. Large models need ε decades below the default
+    rule (issue 10: a 65k-parameter DLN needed ~3.5 decades), and a walk cut at the share there ended
+    with budget left and nothing to confirm."""
+    return bool(cells) and all(set(c.flags) & set(TOO_LARGE) or c.status in ("diverged", "negative") for c in cells)
 
 
 def _too_short(cell: Cell) -> bool:
@@ -443,8 +452,11 @@ def short_candidate(cells: list[Cell]) -> float | None:
     large' flag, not negative). Its full-length runs start there and confirm_loop doubles their length
     while they stay too short. Without it the search gave up with budget left: dln:10,20,20,10:r1 at a
     400 s budget stopped after 241 s with nothing recommended (its default ε has low_mala, the rung
-    below was still not_stationary at 4× the pilot length)."""
-    short = [c.epsilon for c in cells if c.completed and c.status != "negative" and _too_short(c)]
+    below was still not_stationary at 4× the pilot length). Only each ε's latest cell counts:
+    dln:10,20,20,10:r1's 1e-5 was too short at the first pilot length and step-biased at twice it, so
+    its full runs start at 3e-6 (too short at 4×), not at 1e-5 (a 150 s full run flagged low_mala)."""
+    latest = {c.epsilon: c for c in cells}  # a longer pilot at the same ε comes later and has the last word
+    short = [c.epsilon for c in latest.values() if c.completed and c.status != "negative" and _too_short(c)]
     return max(short, default=None)
 
 

@@ -143,6 +143,23 @@ def test_when_every_pilot_cell_is_too_short_the_full_length_runs_start_at_the_la
     too_large = [cell(1e-5, 1, 93.0, "warning", ["low_mala"]), cell(3e-6, 1, 70.0, "warning", ["step_bias"]),
                  cell(1e-6, 1, -2.0, "negative", ["negative"])]
     assert short_candidate(too_large) is None  # nothing only too short: nothing to grow
+    # dln:10,20,20,10:r1: 1e-5 too short at the first pilot length, step-biased at twice it (the later
+    # cell); 3e-6 too short at 2× and 4×: the full runs start at 3e-6
+    longer = [cell(1e-5, 1, 41.5, "warning", ["high_rhat", "low_ess"], mala=0.95),
+              cell(1e-5, 1, 47.7, "warning", ["high_rhat", "low_ess", "step_bias"], mala=0.9),
+              cell(3e-6, 1, 35.7, "warning", ["high_rhat", "low_ess"], mala=0.99),
+              cell(3e-6, 1, 41.9, "warning", ["high_rhat", "low_ess"], mala=0.99)]
+    assert short_candidate(longer) == 3e-6
+
+
+def test_the_pilot_share_does_not_stop_a_walk_that_has_only_seen_too_large_steps():
+    from llc_core.calibrate import _only_too_large
+
+    too_large = [cell(3e-5, 1, 146.0, "warning", ["low_mala"], mala=0.5), cell(1e-5, 1, 90.0, "warning", ["step_bias"]),
+                 cell(3e-6, 1, math.nan, "diverged", ["diverged"])]
+    assert _only_too_large(too_large)  # go on down: nothing here could be confirmed
+    assert not _only_too_large(too_large + [cell(1e-6, 1, 48.0, "warning", ["not_stationary"])])  # a start for full runs
+    assert not _only_too_large(too_large + [cell(1e-6, 1, 49.0)]) and not _only_too_large([])
 
 
 def test_never_recommends_a_flagged_cell_from_the_pilot():
