@@ -398,12 +398,17 @@ def _only_too_large(cells: list[Cell]) -> bool:
     length, so PILOT_SHARE does not stop the walk down. Large models need ε decades below the default
     rule (issue 10: a 65k-parameter DLN needed ~3.5 decades), and a walk cut at the share there ended
     with budget left and nothing to confirm."""
-    return bool(cells) and all(set(c.flags) & set(TOO_LARGE) or c.status in ("diverged", "negative") for c in cells)
+    return bool(cells) and all(_says_too_large(c) for c in cells)
+
+
+def _says_too_large(run) -> bool:
+    """A pilot cell or full-length run whose flags or status say 'ε too large' (step ε down)."""
+    return bool(set(run.flags) & set(TOO_LARGE)) or run.status in ("diverged", "negative")
 
 
 def _too_short(cell: Cell) -> bool:
     """Flagged, but by no 'ε too large' flag: the chains were too short to judge this ε."""
-    return not brackets(cell) and not set(cell.flags) & set(TOO_LARGE) and cell.status != "diverged"
+    return not brackets(cell) and not _says_too_large(cell)
 
 
 def _plateau(cells: list[Cell]) -> Cell | None:
@@ -456,7 +461,7 @@ def short_candidate(cells: list[Cell]) -> float | None:
     dln:10,20,20,10:r1's 1e-5 was too short at the first pilot length and step-biased at twice it, so
     its full runs start at 3e-6 (too short at 4×), not at 1e-5 (a 150 s full run flagged low_mala)."""
     latest = {c.epsilon: c for c in cells}  # a longer pilot at the same ε comes later and has the last word
-    short = [c.epsilon for c in latest.values() if c.completed and c.status != "negative" and _too_short(c)]
+    short = [c.epsilon for c in latest.values() if c.completed and _too_short(c)]
     return max(short, default=None)
 
 
@@ -477,22 +482,17 @@ def _full_run(s: _Search, epsilon: float, length: int) -> Attempt | None:
         return None
     attempt = Attempt(epsilon, result.lambda_hat, result.lambda_hat_std, result.status,
                       [f.code for f in result.warnings], mean_mala(result), result.completed,
-                      _se(result), config, [f.to_dict() for f in result.warnings], result.wall_seconds)
+                      float(result.lambda_hat_se), config, [f.to_dict() for f in result.warnings], result.wall_seconds)
     s.attempts.append(attempt)
     if s.on_attempt is not None:
         s.on_attempt(attempt)
     return attempt
 
 
-def _se(result) -> float:
-    """λ̂'s standard error: the run's ESS-based MCSE (LLCResult.lambda_hat_se, llc_core/convergence.py)."""
-    return float(result.lambda_hat_se)
-
-
 def _next_step(attempt: Attempt, index: int, length: int) -> tuple[int, int]:
     """(ladder index, length factor) to try after a flagged run at (index, length): one ε step down
     for an 'ε too large' flag, twice the chains for any other (too short for this ε)."""
-    if set(attempt.flags) & set(TOO_LARGE) or attempt.status in ("diverged", "negative"):
+    if _says_too_large(attempt):
         return index - 1, length
     return index, length * 2
 
