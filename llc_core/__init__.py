@@ -39,13 +39,40 @@ Plots of a result: llc_core.plots (Plotly figures, e.g. loss_figure). Never impo
 the dashboard in pages/ is a thin UI over this package.
 """
 
-from .checkpoints import CheckpointError, load_task
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
 from .config import ConfigError, InputError, SGLDConfig
-from .sampler import LLCResult, Progress, SGLDRun, estimate_llc
-from .task import LLCTask
-from .toys import parse_toy
 
 __version__ = "0.1.0"  # the one place the version lives (pyproject.toml reads it)
+
+# The names that need torch are imported on first use (PEP 562), not with the package: the `llc`
+# command imports llc_core, and `llc --help` or a bad flag should answer in a fraction of a second,
+# not after torch's ~2.5 s import.
+_LAZY = {"CheckpointError": "checkpoints", "load_task": "checkpoints", "LLCResult": "sampler",
+         "Progress": "sampler", "SGLDRun": "sampler", "estimate_llc": "sampler", "LLCTask": "task",
+         "parse_toy": "toys"}
+
+if TYPE_CHECKING:  # for type checkers and editors, which do not run __getattr__
+    from .checkpoints import CheckpointError, load_task
+    from .sampler import LLCResult, Progress, SGLDRun, estimate_llc
+    from .task import LLCTask
+    from .toys import parse_toy
+
+
+def __getattr__(name: str):
+    if name not in _LAZY:
+        raise AttributeError(f"module 'llc_core' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    globals()[name] = value  # found directly next time
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "CheckpointError", "ConfigError", "InputError", "LLCResult", "LLCTask", "Progress", "SGLDConfig",

@@ -15,12 +15,15 @@ import pathlib
 import shutil
 import socket
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from .config import InputError
 from . import paths
+
+if TYPE_CHECKING:  # torch is imported where tensors are made: the CLI reads DATASETS without it
+    import torch
 
 DATASETS = ("mnist1d", "mnist", "fashion-mnist")
 MNIST1D_SEED = 42  # the mnist1d package's own default: the dataset everyone compares against
@@ -85,6 +88,8 @@ def load_dataset(name: str, classes: int = 10, same_n: bool = False, data_dir=No
 
 
 def _subset(x, y, classes, n, name):
+    import torch
+
     keep = torch.nonzero(y < classes).squeeze(1)
     if n is not None:
         if len(keep) < n:
@@ -97,6 +102,8 @@ def _subset(x, y, classes, n, name):
 @functools.lru_cache(maxsize=2)
 def _mnist1d(pool: bool):
     arrays = _mnist1d_arrays(pool)
+    import torch
+
     as_x = lambda a: torch.tensor(a, dtype=torch.float32).unsqueeze(1)  # noqa: E731  (N, 1, 40)
     as_y = lambda a: torch.tensor(a, dtype=torch.long)  # noqa: E731
     return as_x(arrays["x"]), as_y(arrays["y"]), as_x(arrays["x_test"]), as_y(arrays["y_test"])

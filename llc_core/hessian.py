@@ -28,12 +28,10 @@ import torch
 from torch.func import functional_call, grad, jvp
 
 from .config import InputError
+from .limits import DEFAULT_RANK_RTOL, MAX_EIGENVALUES, MAX_PROBES
 from .task import FULL_LOSS_CHUNK, LLCTask
 
 DENSE_MAX_PARAMS = 2000  # up to this many parameters the full Hessian is formed (float64, ≤ 32 MB)
-DEFAULT_RANK_RTOL = 1e-6  # an eigenvalue counts towards the rank when |h| > rtol · max |h|
-MAX_EIGENVALUES = 200
-MAX_PROBES = 10_000
 
 
 class Stopped(Exception):

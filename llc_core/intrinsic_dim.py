@@ -29,10 +29,10 @@ import torch
 from torch.func import functional_call
 
 from .config import InputError
+from .limits import MAX_SUBSPACE_STEPS
 from .task import FULL_LOSS_CHUNK, LLCTask
 
 DENSE_PROJECTION_MAX = 2**24  # entries of a dense P (64 MB in float32)
-MAX_SUBSPACE_STEPS = 100_000
 
 
 @dataclass

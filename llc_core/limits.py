@@ -42,6 +42,13 @@ MIN_BUDGET_SECONDS, MAX_BUDGET_SECONDS = 1, 86_400
 MAX_VARIABILITY_DRAWS = 2_000
 MAX_VARIABILITY_CHAINS = 8
 
+# -- dimensions (Hessian spectrum, intrinsic dimension; CLI `dimensions`, the Dimensions page) --
+# Here rather than in hessian.py / intrinsic_dim.py so the CLI can state them without importing torch.
+MAX_EIGENVALUES = 200
+MAX_PROBES = 10_000
+MAX_SUBSPACE_STEPS = 100_000
+DEFAULT_RANK_RTOL = 1e-6  # not a cap: an eigenvalue counts towards the rank when |h| > rtol · max |h|
+
 # -- training ----------------------------------------------------------------------------
 MAX_EPOCHS = 1_000
 

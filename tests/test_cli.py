@@ -140,3 +140,27 @@ def test_models_json_is_one_array_of_checkpoint_metadata():
     names = {r["name"] for r in rows}
     assert "mnist1d_cnn_k10_s0" in names
     assert all(r["path"].endswith(".safetensors") and r["format"] == "llc-lab-checkpoint/1" for r in rows)
+
+
+def test_help_and_a_bad_flag_are_answered_without_importing_torch():
+    """`llc --help`, a command's help and a bad hyperparameter flag need no model: they must not
+    pay torch's import (~2.5 s here, the whole wait of a typo). The library's public names still
+    load on first use."""
+    probe = """
+import contextlib, io, sys
+from llc_core.cli import main
+with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()) as err:
+    for argv in (["--help"], ["estimate", "--help"], ["sweep", "--help"], ["calibrate", "--help"], ["dimensions", "--help"]):
+        try:
+            main(argv)
+        except SystemExit:
+            pass
+    codes = [main(["estimate", "--toy", "crossing:1", "--epsilon", "0"]),
+             main(["sweep", "--toy", "crossing:1", "--epsilon", "1e-4", "--gamma", "1", "--chains", "0"])]
+print(codes, "torch" in sys.modules, err.getvalue().count("invalid"))
+import llc_core
+print(llc_core.SGLDRun.__module__, "torch" in sys.modules)
+"""
+    out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == ["[2, 2] False 2", "llc_core.sampler True"]

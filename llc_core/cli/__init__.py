@@ -184,6 +184,19 @@ def main(argv: list[str] | None = None) -> int:
 
 def config_for(task, args) -> SGLDConfig:
     """The task's defaults with the hyperparameter flags given on the command line."""
+    return task.defaults.replace(**_overrides(args)).validate(task.n)
+
+
+def check_flags(args) -> None:
+    """Refuse a bad hyperparameter flag before the model is built (which imports torch: seconds);
+    for the commands that take them (config_for). Every check but batch_size ≤ n is the value's
+    own, so a default config gives the same verdict as the task's."""
+    SGLDConfig().replace(**_overrides(args)).validate()
+
+
+def _overrides(args) -> dict:
     dests = {field: flag[2:].replace("-", "_") for flag, (field, _, _) in HYPER_FLAGS.items()}
     overrides = {field: getattr(args, dest) for field, dest in dests.items() if hasattr(args, dest)}
-    return task.defaults.replace(**overrides, device=args.device).validate(task.n)
+    if hasattr(args, "device"):
+        overrides["device"] = args.device
+    return overrides

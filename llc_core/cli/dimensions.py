@@ -8,9 +8,8 @@ import argparse
 import json
 import sys
 
-from ..hessian import DEFAULT_RANK_RTOL, MAX_EIGENVALUES, MAX_PROBES
-from ..intrinsic_dim import MAX_SUBSPACE_STEPS
-from ..limits import MAX_CHAINS, MAX_DRAWS, MAX_SEED
+from ..limits import (DEFAULT_RANK_RTOL, MAX_CHAINS, MAX_DRAWS, MAX_EIGENVALUES, MAX_PROBES, MAX_SEED,
+                      MAX_SUBSPACE_STEPS)
 from . import (DEVICE_HELP, EXIT_INTERRUPTED, EXIT_OK, _number, add_command, ctrl_c_cancels, device_arg)
 from .estimate import load_source
 

@@ -7,8 +7,8 @@ import json
 import sys
 
 from ..limits import MAX_CROSSING_PARAMS, MAX_DLN_LAYERS, MAX_DLN_WIDTH
-from . import (DEVICE_HELP, EXIT_INTERRUPTED, EXIT_OK, add_command, add_hyper_flags, config_for, ctrl_c_cancels,
-               device_arg)
+from . import (DEVICE_HELP, EXIT_INTERRUPTED, EXIT_OK, add_command, add_hyper_flags, check_flags, config_for,
+               ctrl_c_cancels, device_arg)
 
 
 def register(sub) -> None:
@@ -37,6 +37,7 @@ def load_source(args):
 
 
 def cmd_estimate(args) -> int:
+    check_flags(args)  # before anything imports torch: a bad flag is answered at once
     from ..sampler import SGLDRun
 
     task = load_source(args)

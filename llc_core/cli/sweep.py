@@ -13,7 +13,7 @@ import math
 import sys
 import time
 
-from . import DEVICE_HELP, HYPER_FLAGS, _number, config_for, device_arg
+from . import DEVICE_HELP, HYPER_FLAGS, _number, check_flags, config_for, device_arg
 
 EXIT_UNIT_FAILED = 1
 EXIT_INTERRUPTED = 130
@@ -77,6 +77,7 @@ def task_source(args) -> dict:
 
 
 def cmd_sweep(args) -> int:
+    check_flags(args)  # before anything imports torch: a bad flag is answered at once
     from ..executor import cached_task, make_executor
     from ..sweep import SweepGrid, sweep
 
