@@ -34,7 +34,10 @@ def count_runs(monkeypatch):
 # -- auto-calibrate reuses the cells a sweep already ran ----------------------------------------
 
 def small_base(task):
-    return task.defaults.replace(chains=2, draws=250, burnin=50)
+    """Full runs of 4 × 500 draws: short enough for a test, long enough that crossing:1's search
+    confirms in a few full runs (at 2 × 250 every full run was too short and the search grew them
+    through its length ladder for a minute per calibration)."""
+    return task.defaults.replace(chains=4, draws=500, burnin=100)
 
 
 def test_auto_calibrate_reuses_swept_cells_instead_of_running_them(monkeypatch):

@@ -1,6 +1,7 @@
 """`python -m llc_core sweep` and `variability`: streamed JSON/CSV, workers, bad input, Ctrl-C."""
 
 import json
+import pathlib
 import signal
 import subprocess
 import sys
@@ -87,6 +88,7 @@ def test_ctrl_c_prints_what_finished_labels_it_partial_and_ends_the_workers():
                             stderr=subprocess.PIPE, text=True)
     first = proc.stdout.readline()  # one cell finished
     workers = psutil.Process(proc.pid).children(recursive=True)
+    assert sigint_disposition(proc.pid) == "caught"  # by Python's handler: Ctrl-C raises KeyboardInterrupt
     proc.send_signal(signal.SIGINT)
     rest, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
@@ -94,6 +96,16 @@ def test_ctrl_c_prints_what_finished_labels_it_partial_and_ends_the_workers():
     assert 1 <= len(done) < 8 and all(FIELDS <= set(r) for r in done.values())
     assert f"partial: interrupted after {len(done)} of 8 cells" in err and "Traceback" not in err
     assert workers and not any(w.is_running() and w.status() != psutil.STATUS_ZOMBIE for w in workers)
+
+
+def sigint_disposition(pid: int) -> str:
+    """'caught', 'ignored' or 'blocked' for SIGINT in process `pid`, from /proc/PID/status. A process
+    started with SIGINT ignored (inherited through exec) never sees Ctrl-C: Python installs no handler."""
+    masks = {k: int(v, 16) for k, v in (line.split(":\t") for line in pathlib.Path(f"/proc/{pid}/status")
+             .read_text().splitlines() if line.startswith(("SigBlk", "SigIgn", "SigCgt")))}
+    bit = 1 << (signal.SIGINT - 1)
+    return next((name for key, name in (("SigBlk", "blocked"), ("SigIgn", "ignored"), ("SigCgt", "caught"))
+                 if masks[key] & bit), "default")
 
 
 def test_variability_over_given_checkpoints_with_workers_then_from_the_cache(tmp_path):
