@@ -156,11 +156,12 @@ with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.St
         except SystemExit:
             pass
     codes = [main(["estimate", "--toy", "crossing:1", "--epsilon", "0"]),
-             main(["sweep", "--toy", "crossing:1", "--epsilon", "1e-4", "--gamma", "1", "--chains", "0"])]
+             main(["sweep", "--toy", "crossing:1", "--epsilon", "1e-4", "--gamma", "1", "--chains", "0"]),
+             main(["calibrate", "--toy", "crossing:1", "--budget-seconds", "-5"])]
 print(codes, "torch" in sys.modules, err.getvalue().count("invalid"))
 import llc_core
 print(llc_core.SGLDRun.__module__, "torch" in sys.modules)
 """
     out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.splitlines() == ["[2, 2] False 2", "llc_core.sampler True"]
+    assert out.stdout.splitlines() == ["[2, 2, 2] False 3", "llc_core.sampler True"]

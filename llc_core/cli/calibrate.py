@@ -27,7 +27,6 @@ def register(sub) -> None:
 
 def _check(args) -> None:
     from ..config import InputError
-
     from ..limits import MAX_BUDGET_SECONDS, MIN_BUDGET_SECONDS
 
     if args.budget_seconds is not None and not (MIN_BUDGET_SECONDS <= args.budget_seconds <= MAX_BUDGET_SECONDS):
@@ -47,11 +46,10 @@ def _load(args, device: str):
 
 
 def cmd_calibrate(args) -> int:
+    _check(args)  # before anything imports torch: a bad flag is answered at once
     from ..calibrate import DEFAULT_BUDGET_SECONDS, auto_calibrate
-
     from ..devices import resolve_device
 
-    _check(args)
     device = str(resolve_device(args.device))  # auto -> cuda:0 or cpu; an absent GPU is bad input (exit 2)
     task = _load(args, device)
     budget = args.budget_seconds if args.budget_seconds is not None else DEFAULT_BUDGET_SECONDS
