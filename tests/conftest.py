@@ -81,3 +81,24 @@ def wait_for(at, predicate, timeout=180, what="condition", poll=0.5):
 def texts(at):
     """Every text element an AppTest page shows, for assertions on what a user reads."""
     return [e.value for e in (*at.markdown, *at.caption, *at.success, *at.warning, *at.error, *at.info)]
+
+
+
+def _sigint_state() -> tuple:
+    """SIGINT's Python handler and its kernel-level state in this process (ignored / blocked / caught,
+    from /proc/self/status: a library can change them with sigaction behind Python's back)."""
+    import signal
+
+    bit = 1 << (signal.SIGINT - 1)
+    masks = [int(line.split()[1], 16) & bit for line in pathlib.Path("/proc/self/status").read_text().splitlines()
+             if line.startswith(("SigBlk", "SigIgn", "SigCgt"))]
+    return signal.getsignal(signal.SIGINT), tuple(masks)
+
+
+@pytest.fixture(autouse=True)
+def _ctrl_c_handling_left_as_found():
+    """A test must leave this process's Ctrl-C handling as it found it: a subprocess started later
+    (the CLI's Ctrl-C tests) inherits an ignored or blocked SIGINT and never sees the signal."""
+    before = _sigint_state()
+    yield
+    assert _sigint_state() == before, f"SIGINT handling (handler, blocked/ignored/caught) changed: {before} -> {_sigint_state()}"
