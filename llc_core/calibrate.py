@@ -608,10 +608,17 @@ def _cell_se(cell: Cell, config: SGLDConfig) -> float:
 
 def _pilot_fallback(pilots: list) -> Attempt | None:
     """The pilot cell `first_candidate` would start from if it carries no flag at all (else the
-    largest-ε unflagged one), as an Attempt, or None."""
-    epsilon = first_candidate([cell for _, cell in pilots])
-    clean = sorted(((cfg, c) for cfg, c in pilots if is_clean(c)), key=lambda p: (p[1].epsilon == epsilon, p[1].epsilon))
-    return _attempt_from_cell(clean[-1][1], clean[-1][0]) if clean else None
+    largest-ε unflagged one), as an Attempt, or None. One sampler's cells at a time, the last sampler
+    tried first: ε means a different step under a preconditioner, so cells of two samplers are never
+    neighbours on one ladder."""
+    samplers = list(dict.fromkeys(cfg.sampler for cfg, _ in pilots))
+    for sampler in reversed(samplers):
+        mine = [(cfg, c) for cfg, c in pilots if cfg.sampler == sampler]
+        epsilon = first_candidate([c for _, c in mine])
+        clean = sorted(((cfg, c) for cfg, c in mine if is_clean(c)), key=lambda p: (p[1].epsilon == epsilon, p[1].epsilon))
+        if clean:
+            return _attempt_from_cell(clean[-1][1], clean[-1][0])
+    return None
 
 
 def final_recommendation(pilots: list, attempts: list[Attempt], confirmed: Attempt | None,

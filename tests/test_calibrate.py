@@ -188,6 +188,22 @@ def test_never_recommends_a_flagged_full_length_run():
     assert not rec.found and not any(rec.to_dict()["recommended"].values()) and rec.warnings[0]["code"] == "no_clean_run"
 
 
+def test_the_pilot_fallback_never_pairs_cells_of_two_samplers():
+    """ε is a different step under RMSProp's preconditioner: plain SGLD's 1e-5 and RMSProp-SGLD's 3e-5
+    are not neighbouring rungs of one ladder, even when their λ̂ agree. Pooled, they formed a 'plateau'
+    and the fallback recommended the SGLD cell; the last sampler's own cells decide."""
+    sgld = [cell(1e-5, 1, 3.0, mala=0.95), cell(3e-5, 1, 5.0, "warning", ["low_mala"], mala=0.7)]
+    rms = [cell(3e-5, 1, 3.1, mala=0.95), cell(1e-4, 1, 4.5, mala=0.92)]
+    pilots = ([(SGLDConfig(epsilon=c.epsilon, gamma=1.0, nbeta=100.0, chains=2, draws=400), c) for c in sgld]
+              + [(SGLDConfig(sampler="rmsprop_sgld", epsilon=c.epsilon, gamma=1.0, nbeta=100.0, chains=2, draws=400), c)
+                 for c in rms])
+    rec = final_recommendation(pilots, [], None, parse_toy("dln:3,4,5,3:r0", n=1000))
+    assert rec.found and not rec.confirmed and rec.sampler == "rmsprop_sgld"
+    assert rec.epsilon == first_candidate(rms) == 3e-5  # the rung below RMSProp's own largest clean cell
+    only_sgld = final_recommendation(pilots[:2], [], None, parse_toy("dln:3,4,5,3:r0", n=1000))
+    assert (only_sgld.sampler, only_sgld.epsilon) == ("sgld", 1e-5)
+
+
 def test_confirmed_only_with_a_clean_agreeing_run_one_step_lower_and_one_twice_as_long():
     attempts = [_attempt(3e-5, 4.6, ["low_mala"]), _attempt(1e-5, 3.2, draws=2000), _attempt(1e-5, 3.95),
                 _attempt(1e-5, 4.0, draws=8000), _attempt(3e-6, 3.9)]
