@@ -276,7 +276,7 @@ def sweep_lines(cells: list) -> go.Figure:
             continue
         fig.add_trace(go.Scatter(
             x=[c.epsilon for c in row], y=[c.lambda_hat for c in row], mode="lines+markers+text",
-            name=f"γ = {gamma:g}", textposition="top center", textfont=dict(size=FONT, color=chain_color(i)),
+            name=f"γ = {gamma:g}", textposition=_inward(len(row)), textfont=dict(size=FONT, color=chain_color(i)),
             text=[(c.flags[0] if c.flags else c.verdict) if c.verdict != "ok" else "" for c in row],
             line=dict(color=chain_color(i), width=2),
             marker=dict(size=11, symbol=[VERDICT_SYMBOL.get(c.verdict, "circle") for c in row],
@@ -288,6 +288,14 @@ def sweep_lines(cells: list) -> go.Figure:
     fig.update_xaxes(type="log", dtick=1, tickformat=".0e")  # one tick per decade: 1e-05, 1e-04, …
     fig.update_layout(hovermode="closest")
     return fig
+
+
+def _inward(points: int) -> list[str]:
+    """Label positions that stay inside the plot: a flag code centred on the first or last point of a
+    line was cut in half by the axis edge (\"gh_chain_variance\")."""
+    if points == 1:
+        return ["top center"]
+    return ["top right"] + ["top center"] * (points - 2) + ["top left"]
 
 
 def cell_trace_figure(trace: dict, title: str) -> go.Figure:

@@ -368,3 +368,15 @@ def test_presentation_mode_switch_is_on_every_page_and_kept_across_pages(app, pa
     app.switch_page(f"pages/{page}.py").run()
     assert not app.exception, app.exception
     assert app.toggle(key="presentation_switch").value is True
+
+
+def test_sweep_lines_keep_the_flag_labels_of_the_end_points_inside_the_plot():
+    """A flag code centred on the first or last point of a line was cut in half by the axis edge."""
+    flagged = ["low_mala"]
+    cells = [sweep_module.Cell(e, 1.0, 1.0, 100.0, lam, 0.1, "warning", flagged, 0.9, 1.0)
+             for e, lam in [(1e-5, 0.001), (1e-4, 0.02), (1e-3, 0.2)]]
+    line = plots.sweep_lines(cells).data[0]
+    assert list(line.text) == flagged * 3
+    assert list(line.textposition) == ["top right", "top center", "top left"]
+    alone = plots.sweep_lines(cells[:1]).data[0]
+    assert list(alone.textposition) == ["top center"]
