@@ -257,7 +257,7 @@ def sweep_heatmap(epsilons, gammas, cells: dict, chosen=None, picked=None) -> go
     fig.update_xaxes(type="category", title="step size ε", tickfont=dict(size=FONT))
     fig.update_yaxes(type="category", title="localization γ", tickfont=dict(size=FONT))
     fig.update_layout(title=dict(text="λ̂ per cell (click one: its traces, load it)<br><span style='font-size:"
-                                      f"{FONT}px'>coloured: stable · ⚠: unstable (flagged) · red: negative or "
+                                      f"{FONT}px'>coloured: stable · ⚠: unstable (ε too large, drifting or w* off its minimum) · red: negative or "
                                       "diverged · green frame: recommended</span>", x=0, font=dict(size=14)),
                       height=160 + 70 * len(gammas), margin=dict(l=70, r=20, t=80, b=50), font=dict(size=FONT))
     return fig
@@ -268,7 +268,8 @@ VERDICT_SYMBOL = {"ok": "circle", "unstable": "circle-open", "negative": "x", "d
 
 def sweep_lines(cells: list) -> go.Figure:
     """λ̂ against ε, one line per γ (log ε axis); each point's marker says its verdict: filled = ok,
-    hollow = unstable (flagged), × = negative or diverged; hover names the flag codes."""
+    hollow = unstable (a disqualifying flag, sweep.DISQUALIFYING), × = negative or diverged; hover names
+    every flag code (a stable point can carry others, e.g. low_ess on short chains)."""
     fig = go.Figure()
     for i, gamma in enumerate(sorted({c.gamma for c in cells})):
         row = sorted((c for c in cells if c.gamma == gamma and np.isfinite(c.lambda_hat)), key=lambda c: c.epsilon)
@@ -283,7 +284,7 @@ def sweep_lines(cells: list) -> go.Figure:
                         line=dict(width=2, color=chain_color(i))),
             customdata=[[c.verdict, ", ".join(c.flags) or "none"] for c in row],
             hovertemplate="ε %{x:.2g} · λ̂ %{y:.4g}<br>%{customdata[0]} · flags: %{customdata[1]}<extra></extra>"))
-    fig = _layout(fig, "λ̂ against ε per γ (filled: ok · hollow: flagged · ×: negative/diverged)",
+    fig = _layout(fig, "λ̂ against ε per γ (filled: stable · hollow: unstable ⚠ · ×: negative/diverged)",
                   "step size ε", "λ̂", height=380)
     fig.update_xaxes(type="log", dtick=1, tickformat=".0e")  # one tick per decade: 1e-05, 1e-04, …
     fig.update_layout(hovermode="closest")
