@@ -19,9 +19,11 @@ from .limits import MAX_SWEEP_CELLS, MAX_SWEEP_CHAIN_STEPS
 from .sampler import SGLDRun
 from .task import LLCTask
 
-# Flags that disqualify a cell: it diverged, went negative, started with a spike, was still
-# drifting, or its step size was too large for the posterior (MALA far below 0.9).
-DISQUALIFYING = ("diverged", "negative", "init_spike", "not_stationary", "low_mala", "loss_below_init")
+# Flags that disqualify a cell (drawn ⚠ / hollow): it diverged, went negative, started with a spike,
+# was still drifting, or its step size was too large (MALA far below 0.9, or the step's own bias on λ̂
+# above 5%: step_bias, which MALA cannot see in small models). Length flags (high_rhat, low_ess,
+# high_chain_variance) are not here: every short pilot chain has them whatever ε is.
+DISQUALIFYING = ("diverged", "negative", "init_spike", "not_stationary", "low_mala", "loss_below_init", "step_bias")
 
 
 @dataclass(frozen=True)

@@ -380,3 +380,13 @@ def test_sweep_lines_keep_the_flag_labels_of_the_end_points_inside_the_plot():
     assert list(line.textposition) == ["top right", "top center", "top left"]
     alone = plots.sweep_lines(cells[:1]).data[0]
     assert list(alone.textposition) == ["top center"]
+
+
+def test_a_step_biased_cell_is_drawn_unstable_a_short_one_stable():
+    """step_bias says ε is too large (auto-calibrate steps down on it): the heatmap marks it ⚠. Length
+    flags alone (every short pilot chain has low_ess) leave a cell stable."""
+    biased = sweep_module.Cell(1e-3, 1.0, 1.0, 100.0, 0.197, 0.01, "warning", ["high_rhat", "step_bias"], 0.97, 1.0)
+    short = sweep_module.Cell(1e-4, 1.0, 1.0, 100.0, 0.2, 0.01, "warning", ["high_rhat", "low_ess"], 0.97, 1.0)
+    assert biased.verdict == "unstable" and short.verdict == "ok"
+    line = plots.sweep_lines([short, biased]).data[0]
+    assert list(line.marker.symbol) == ["circle", "circle-open"] and list(line.text) == ["", "step_bias"]
