@@ -172,7 +172,7 @@ def live_view():
     for col, slot, job in zip(st.columns(2), SLOTS, jobs_now):
         with col:
             st.subheader(label(slot))
-            run_panel(job, st.session_state.get(f"{slot}_info", {}), key=slot, plots=False)
+            run_panel(job, st.session_state.get(f"{slot}_info", {}), key=slot, plots=False, narrow=True)
 
 
 page.live(live_view)

@@ -74,8 +74,9 @@ def fmt(value: float, spec: str = ".4g") -> str:
     return "–" if value is None or math.isnan(value) else format(value, spec)
 
 
-def run_panel(job, info: dict, key: str, plots: bool = True) -> None:
-    """Everything about one estimate job. `key` keeps widget keys apart when several panels show."""
+def run_panel(job, info: dict, key: str, plots: bool = True, narrow: bool = False) -> None:
+    """Everything about one estimate job. `key` keeps widget keys apart when several panels show;
+    `narrow` (a panel in half the page, MLP vs CNN) puts the numbers two to a row."""
     deadline = time.monotonic() + FIRST_RECORD_WAIT
     while (peek := job.peek())[0] == "running" and peek[1] is None and time.monotonic() < deadline:
         time.sleep(0.05)  # the first record comes one step after setup: draw it now, not a poll later
@@ -97,8 +98,8 @@ def run_panel(job, info: dict, key: str, plots: bool = True) -> None:
     st.progress(fraction, text=text)
     conv = final.diagnostics if final is not None else live_convergence(view, progress)
     mcse = conv.get("lambda_hat_mcse", conv.get("lambda_mcse", math.nan))  # finished / live key
-    header(status, lam, used, view, progress, final, mcse)
-    convergence_metrics(conv, final is not None, std)
+    header(status, lam, used, view, progress, final, mcse, narrow)
+    convergence_metrics(conv, final is not None, std, narrow)
     produced_by(final.config if final else getattr(job, "config", None), view["nbeta"], info)
     truth_caption(info)
     show_flags(final.warnings if final else progress.flags)
@@ -126,9 +127,16 @@ def progress_of(state, progress, final, total: int) -> tuple[float, str]:
     return min(1.0, step / max(1, total)), f"step {step:,} of {total:,}"
 
 
-def header(status: str, lam: float, used: int, view: dict, progress, final, mcse: float) -> None:
+def metric_slots(narrow: bool) -> list:
+    """Four places for metrics: one row, or two rows of two in a half-width panel, where four to a row
+    cut the values themselves ("L_n(w*) 0.0…", "± 35.8 (MC…" at 1280×720)."""
+    return st.columns(4) if not narrow else [*st.columns(2), *st.columns(2)]
+
+
+def header(status: str, lam: float, used: int, view: dict, progress, final, mcse: float,
+           narrow: bool = False) -> None:
     """λ̂ ± MCSE (struck through, with the reason, when chains diverged), chains, L_n(w*), nβ."""
-    cols = st.columns(4)
+    cols = metric_slots(narrow)
     chains = view["chains"]
     if status == "diverged":
         dead = chains - (used if final else int(progress.alive.sum()) if progress is not None else used)
@@ -161,10 +169,10 @@ def live_convergence(view: dict, progress) -> dict:
     return cv.of_trace(view["loss_steps"], view["loss"], view["burnin"], alive, view["nbeta"], 0.0).to_dict()
 
 
-def convergence_metrics(d: dict, finished: bool, std: float) -> None:
+def convergence_metrics(d: dict, finished: bool, std: float, narrow: bool = False) -> None:
     """R̂ and bulk/tail ESS of the loss draws (ArviZ), of the finished run or of the draws so far."""
     so_far = "" if finished else " (so far)"
-    cols = st.columns(4)
+    cols = metric_slots(narrow)
     cols[0].metric(f"R̂{so_far}", fmt(d.get("rhat", math.nan), ".3f"), help="rank-normalised split R̂ of the "
                    "loss draws; ≤ 1.05 means the chains agree")
     cols[1].metric(f"ESS bulk{so_far}", fmt(d.get("ess_bulk", math.nan), ",.0f"),

@@ -160,6 +160,13 @@ def test_compare_mlp_first_with_architecture_names(server, page):  # noqa: F811
     expect(legend.first).to_have_text("A: MLP")
     expect(legend.nth(1)).to_have_text("B: CNN")
     shoot_both(page, "compare", [page.get_by_text("A − B", exact=False).first])
+    # Each panel is half the page: its numbers must fit (four to a row cut them to "0.0…", "± 35.8 (MC…")
+    expect(page.get_by_text("Status:", exact=False).nth(1)).to_contain_text("finished", timeout=180_000)
+    cut = page.evaluate("""() => [...document.querySelectorAll(
+        '[data-testid="stMetricValue"], [data-testid="stMetricDelta"], [data-testid="stMetricLabel"]')]
+        .flatMap(e => [e, ...e.querySelectorAll('*')])
+        .filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.textContent)""")
+    assert page.locator('[data-testid="stMetricValue"]').count() >= 16 and cut == [], cut
     page.locator(".st-key-cmp_mode").get_by_text("each at its own calibrated settings").click()
     expect(page.get_by_text("ε = 0.0002", exact=False).first).to_be_visible(timeout=20_000)  # A's own ε
     page.screenshot(path=ARTIFACTS / "theme_compare_own_settings_light.png", full_page=False)
