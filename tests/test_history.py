@@ -266,6 +266,8 @@ def test_history_survives_a_reload_and_stays_with_its_browser(server, playwright
     run.click()
     expect(page.get_by_text("Status:")).to_contain_text("finished", timeout=60_000)
     expect(page.get_by_text("No λ̂: 4 of 4 chains diverged")).to_be_visible()
+    expect(page.get_by_text("not valid", exact=True)).to_be_visible()  # the λ̂ metric, drawn (not a skeleton)
+    expect(page.get_by_text("finished early, at step", exact=False)).to_be_visible()
     page.screenshot(path=ARTIFACTS / "estimate_all_diverged.png")
     expect(chart.locator(".annotation-text").filter(has_text="diverged at step")).to_have_count(1)
     chart.screenshot(path=ARTIFACTS / "estimate_all_diverged_chart.png")
