@@ -15,7 +15,7 @@ from llc_core.plots import cell_trace_figure, sweep_heatmap, sweep_lines
 from pages.common import presentation_toggle, send_to_estimate, show_figure
 from pages.controls import BIND, EPS_GRID, GAMMA_GRID, run_stop_buttons, snap
 from pages.jobview import PageJobs
-from pages.models import model_picker
+from pages.models import model_picker, size_caption
 
 NBETA_MULTS = [0.25, 0.5, 1.0, 2.0, 4.0]
 # The grid's controls, all mirrored in the URL (bind="query-params"): a link reproduces the grid.
@@ -101,7 +101,7 @@ with st.sidebar:
     choice, task = model_picker(disabled=running, key="cal_model")
     grid = pilot = None
     if task is not None:
-        st.caption(f"{task.num_params:,} parameters · n = {task.n:,}")
+        st.caption(size_caption(task))
         grid, pilot = sweep_controls(task, running)
     _, stop_clicked = run_stop_buttons("cal_", page.busy, grid is not None, "Run sweep")
     full, budget = auto_length_controls(task, running) if task is not None else (None, None)

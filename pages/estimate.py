@@ -7,7 +7,7 @@ from llc_core.jobs import EstimateJob
 from llc_core.plots import loss_figure
 from pages.common import copy_link, presentation_toggle, show_figure, session_jobs, take_sent_settings
 from pages.controls import defaults_for, hyperparameter_controls, reset_button, run_stop_buttons, show_url_problems
-from pages.models import UPLOAD, fill_controls, model_label, model_picker
+from pages.models import UPLOAD, fill_controls, model_label, model_picker, size_caption
 from pages.checks import checks_panel
 from pages.jobview import PageJobs
 from pages.live import run_info, run_panel
@@ -30,8 +30,7 @@ with st.sidebar:
         fill_controls(choice, task)
         show_url_problems()
         name = f"Uploaded **{task.info['upload_file']}** · " if choice == UPLOAD else ""
-        plural = "" if task.num_params == 1 else "s"
-        st.caption(f"{name}{task.num_params:,} parameter{plural} · n = {task.n:,} training points")
+        st.caption(f"{name}{size_caption(task)}")
         config, nbeta_text = hyperparameter_controls(task, disabled=running)
         reset_button("Reset to this model's defaults", defaults_for(task), key="reset", disabled=running)
     with run_area:

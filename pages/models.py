@@ -110,6 +110,11 @@ def _picked_task(choice: str, key: str):
     return None
 
 
+def size_caption(task) -> str:
+    """'1 parameter · n = 10,000 training points': the model's size as every page states it."""
+    return f"{task.num_params:,} parameter{'' if task.num_params == 1 else 's'} · n = {task.n:,} training points"
+
+
 def model_picker(disabled: bool = False, key: str = "model", allow_upload: bool = True,
                  label: str = "Model") -> tuple[str, object]:
     """The model selectbox (its choice written to the URL) and the loaded task, or None with the error

@@ -165,3 +165,8 @@ print(llc_core.SGLDRun.__module__, "torch" in sys.modules)
     out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines() == ["[2, 2, 2] False 3", "llc_core.sampler True"]
+
+
+def test_the_readable_summary_counts_one_parameter_in_the_singular():
+    out = cli("estimate", "--toy", "crossing:1", "--chains", "2", "--draws", "20", "--burnin", "0")
+    assert out.returncode == 0 and out.stdout.splitlines()[0].endswith("(1 parameter, n=10,000)"), out.stdout

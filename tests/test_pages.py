@@ -95,6 +95,7 @@ def test_calibrate_sweep_fills_heatmap_and_loads_a_cell_into_estimate(app):
 def test_calibrate_oversized_sweep_is_refused(app):
     open_page(app, "calibrate")
     set_values(app, cal_model="toy:crossing:1")
+    assert "1 parameter · n = 10,000 training points" in [c.value for c in app.caption]  # not "1 parameters"
     from pages.controls import EPS_GRID, GAMMA_GRID
     set_values(app, cal_epsilons=EPS_GRID[:8], cal_gammas=[g for g in GAMMA_GRID if g > 0][:8])
     assert any("64 cells is too large" in e.value and "at most 60" in e.value for e in app.error)

@@ -99,7 +99,7 @@ def format_dimensions(out: dict) -> str:
     rank = out.get("numerical_rank")
     rank_text = "–" if rank is None else (f"≥ {rank}" if out.get("rank_is_lower_bound") else str(rank))
     top = out.get("top_eigenvalues") or []
-    lines = [f"model            {out['name']}  ({out['num_params']:,} parameters, n={out['n']:,})"
+    lines = [f"model            {out['name']}  ({out['num_params']:,} parameter{'' if out['num_params'] == 1 else 's'}, n={out['n']:,})"
              + ("  [cached]" if out.get("cached") else ""),
              f"λ̂                {_fmt(out.get('lambda_hat'))} ± {_fmt(out.get('lambda_hat_mcse'), '.2g')} (MCSE)"
              + ("" if out.get("true_lambda") is None else f"   true λ {out['true_lambda']:.4g}"),

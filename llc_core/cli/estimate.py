@@ -65,7 +65,7 @@ def _run_with_bar(run, config) -> None:
 
 def format_result(result, name: str) -> str:
     lines = [
-        f"model        {name}  ({result.num_params:,} parameters, n={result.n:,})",
+        f"model        {name}  ({result.num_params:,} parameter{'' if result.num_params == 1 else 's'}, n={result.n:,})",
         f"λ̂            {result.lambda_hat:.4g} ± {result.lambda_hat_std:.3g} (std over "
         f"{result.chains_used} chains; s.e. {result.lambda_hat_se:.3g})",
         f"per chain    {', '.join(f'{v:.4g}' for v in result.lambda_hat_per_chain)}",
