@@ -193,14 +193,16 @@ def summarize(rows: list[Row]) -> dict:
 
 
 def per_k_rows(summary: dict, flag_mark: str) -> list[dict]:
-    """One row per K: {"K": k, arch: "mean ± std" (+ flag_mark if any seed's run was flagged)}."""
+    """One row per K: {"K": k, arch: "mean ± std" (+ flag_mark if any seed's run was flagged)}; one seed
+    has no spread to show: "mean (1 seed)", not "± 0.00"."""
     rows = []
     for k in sorted({k for s in summary.values() for k in s["classes"]}):
         row = {"K": k}
         for arch, s in summary.items():
             if k in s["classes"]:
                 i = s["classes"].index(k)
-                row[arch] = f"{s['mean'][i]:.2f} ± {s['std'][i]:.2f}" + (flag_mark if s["flagged"][i] else "")
+                spread = f" ± {s['std'][i]:.2f}" if s["seeds"][i] > 1 else " (1 seed)"
+                row[arch] = f"{s['mean'][i]:.2f}{spread}" + (flag_mark if s["flagged"][i] else "")
         rows.append(row)
     return rows
 

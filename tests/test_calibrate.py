@@ -404,6 +404,9 @@ def test_per_k_rows_mark_flagged_ks():
             for k in (2, 3) for s in (0, 1)]
     assert per_k_rows(summarize(rows), flag_mark=" *") == [{"K": 2, "MLP": "20.50 ± 0.71"},
                                                            {"K": 3, "MLP": "30.50 ± 0.71 *"}]
+    one_seed = [r for r in rows if r.seed == 0]  # no spread to show: not "± 0.00"
+    assert per_k_rows(summarize(one_seed), flag_mark=" *") == [{"K": 2, "MLP": "20.00 (1 seed)"},
+                                                               {"K": 3, "MLP": "30.00 (1 seed)"}]
 
 
 # -- the calibrate CLI contract --------------------------------------------------------------
