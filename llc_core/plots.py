@@ -362,6 +362,9 @@ def variability_figure(summary: dict) -> go.Figure:
     return fig
 
 
+MAX_EPOCH_TICKS = 12  # up to this many epochs, one x tick per epoch; beyond, Plotly's own (whole-number) ticks
+
+
 def training_figure(history: list[tuple[int, float]], epochs: int | None = None) -> go.Figure:
     fig = go.Figure()
     if history:
@@ -371,6 +374,8 @@ def training_figure(history: list[tuple[int, float]], epochs: int | None = None)
     fig = _layout(fig, "Training loss (mean over the epoch's minibatches)", "epoch", "cross-entropy",
                   height=340, total_steps=epochs)
     fig.update_yaxes(type="log")
+    if (epochs or len(history)) <= MAX_EPOCH_TICKS:  # whole epochs only: "0.5", "1.5" name no epoch
+        fig.update_xaxes(dtick=1)
     return fig
 
 

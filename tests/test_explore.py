@@ -390,3 +390,9 @@ def test_a_step_biased_cell_is_drawn_unstable_a_short_one_stable():
     assert biased.verdict == "unstable" and short.verdict == "ok"
     line = plots.sweep_lines([short, biased]).data[0]
     assert list(line.marker.symbol) == ["circle", "circle-open"] and list(line.text) == ["", "step_bias"]
+
+
+def test_a_short_training_curve_has_one_tick_per_epoch():
+    """Two epochs drew ticks at 0.5 and 1.5, which name no epoch."""
+    assert plots.training_figure([(1, 1.93), (2, 1.59)], epochs=2).layout.xaxis.dtick == 1
+    assert plots.training_figure([(e, 1.0 / e) for e in range(1, 61)], epochs=60).layout.xaxis.dtick is None
