@@ -278,7 +278,8 @@ def sweep_lines(cells: list) -> go.Figure:
         fig.add_trace(go.Scatter(
             x=[c.epsilon for c in row], y=[c.lambda_hat for c in row], mode="lines+markers+text",
             name=f"γ = {gamma:g}", textposition=_inward(len(row)), textfont=dict(size=FONT, color=chain_color(i)),
-            text=[_why_unstable(c) if c.verdict != "ok" else "" for c in row],
+            text=[(c.disqualifying_flag or (c.flags[0] if c.flags else c.verdict)) if c.verdict != "ok" else ""
+                  for c in row],
             line=dict(color=chain_color(i), width=2),
             marker=dict(size=11, symbol=[VERDICT_SYMBOL.get(c.verdict, "circle") for c in row],
                         line=dict(width=2, color=chain_color(i))),
@@ -289,13 +290,6 @@ def sweep_lines(cells: list) -> go.Figure:
     fig.update_xaxes(type="log", dtick=1, tickformat=".0e")  # one tick per decade: 1e-05, 1e-04, …
     fig.update_layout(hovermode="closest")
     return fig
-
-
-def _why_unstable(cell) -> str:
-    """The flag that made the cell unstable (not a length flag that happens to come first), else its verdict."""
-    from .sweep import DISQUALIFYING  # here, not at the top: llc_core.sweep imports torch, plots need not
-
-    return next((code for code in cell.flags if code in DISQUALIFYING), cell.flags[0] if cell.flags else cell.verdict)
 
 
 def _inward(points: int) -> list[str]:

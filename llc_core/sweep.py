@@ -85,7 +85,12 @@ class Cell:
 
     @property
     def disqualified(self) -> bool:
-        return not self.completed or any(code in DISQUALIFYING for code in self.flags)
+        return not self.completed or self.disqualifying_flag is not None
+
+    @property
+    def disqualifying_flag(self) -> str | None:
+        """The first of the cell's flags that disqualifies it (not a length flag listed before it)."""
+        return next((code for code in self.flags if code in DISQUALIFYING), None)
 
 
 def cell_config(pilot: SGLDConfig, epsilon: float, gamma: float, multiplier: float, n: int) -> SGLDConfig:
