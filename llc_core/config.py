@@ -105,6 +105,11 @@ def check_device(name) -> str:
     return name
 
 
+def parameters_text(count: int) -> str:
+    """'1 parameter', '15,210 parameters': a model's size as the CLI and the pages write it."""
+    return f"{count:,} parameter{'' if count == 1 else 's'}"
+
+
 def default_nbeta(n: int) -> float:
     """nβ = n / log n (β = 1/log n, Watanabe's WBIC temperature) with n the training-set size."""
     if n < 2:

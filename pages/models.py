@@ -8,7 +8,7 @@ import pathlib
 import streamlit as st
 
 from llc_core.checkpoints import CACHE_DIR, CheckpointError, check_sizes, list_checkpoints, load_task, task_from_bytes
-from llc_core.config import InputError
+from llc_core.config import InputError, parameters_text
 from llc_core.recipes import arch_name
 from llc_core.toys import parse_toy, toy_true_lambda
 from pages.controls import apply_defaults, init_defaults
@@ -112,7 +112,7 @@ def _picked_task(choice: str, key: str):
 
 def size_caption(task) -> str:
     """'1 parameter · n = 10,000 training points': the model's size as every page states it."""
-    return f"{task.num_params:,} parameter{'' if task.num_params == 1 else 's'} · n = {task.n:,} training points"
+    return f"{parameters_text(task.num_params)} · n = {task.n:,} training points"
 
 
 def model_picker(disabled: bool = False, key: str = "model", allow_upload: bool = True,

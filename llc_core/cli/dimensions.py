@@ -8,6 +8,7 @@ import argparse
 import json
 import sys
 
+from ..config import parameters_text
 from ..limits import (DEFAULT_RANK_RTOL, MAX_CHAINS, MAX_DRAWS, MAX_EIGENVALUES, MAX_PROBES, MAX_SEED,
                       MAX_SUBSPACE_STEPS)
 from . import (DEVICE_HELP, EXIT_INTERRUPTED, EXIT_OK, _number, add_command, ctrl_c_cancels, device_arg)
@@ -99,7 +100,7 @@ def format_dimensions(out: dict) -> str:
     rank = out.get("numerical_rank")
     rank_text = "–" if rank is None else (f"≥ {rank}" if out.get("rank_is_lower_bound") else str(rank))
     top = out.get("top_eigenvalues") or []
-    lines = [f"model            {out['name']}  ({out['num_params']:,} parameter{'' if out['num_params'] == 1 else 's'}, n={out['n']:,})"
+    lines = [f"model            {out['name']}  ({parameters_text(out['num_params'])}, n={out['n']:,})"
              + ("  [cached]" if out.get("cached") else ""),
              f"λ̂                {_fmt(out.get('lambda_hat'))} ± {_fmt(out.get('lambda_hat_mcse'), '.2g')} (MCSE)"
              + ("" if out.get("true_lambda") is None else f"   true λ {out['true_lambda']:.4g}"),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sys
 
+from ..config import parameters_text
 from ..limits import MAX_CROSSING_PARAMS, MAX_DLN_LAYERS, MAX_DLN_WIDTH
 from . import (DEVICE_HELP, EXIT_INTERRUPTED, EXIT_OK, add_command, add_hyper_flags, check_flags, config_for,
                ctrl_c_cancels, device_arg)
@@ -65,7 +66,7 @@ def _run_with_bar(run, config) -> None:
 
 def format_result(result, name: str) -> str:
     lines = [
-        f"model        {name}  ({result.num_params:,} parameter{'' if result.num_params == 1 else 's'}, n={result.n:,})",
+        f"model        {name}  ({parameters_text(result.num_params)}, n={result.n:,})",
         f"λ̂            {result.lambda_hat:.4g} ± {result.lambda_hat_std:.3g} (std over "
         f"{result.chains_used} chains; s.e. {result.lambda_hat_se:.3g})",
         f"per chain    {', '.join(f'{v:.4g}' for v in result.lambda_hat_per_chain)}",
