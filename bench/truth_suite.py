@@ -73,15 +73,25 @@ def draw_cases(count: int, seed: int, device: str, max_params: int, crossings: i
     max_width, cap = DLN_CAPS["cuda" if device.startswith("cuda") else "cpu"]
     high = min(cap, max_params)
     low = min(GPU_MIN_PARAMS if device.startswith("cuda") else CPU_MIN_PARAMS, high)
+    if not 0 <= crossings <= len(CROSSING_POWERS):
+        raise ValueError(f"crossings={crossings}: there are {len(CROSSING_POWERS)} distinct single-power "
+                         f"crossings ({', '.join(map(str, CROSSING_POWERS))}); use 0 to {len(CROSSING_POWERS)}")
+    # Distinct cases: a shape drawn twice would count twice in the share within 10% (seed 14 drew
+    # dln:2,2,2,2,2,2,2:r2 and crossing:2 twice each before this rule).
     specs, skipped = [], []
-    while len(specs) < count:
+    for _ in range(1000 * max(count, 1)):
+        if len(specs) == count:
+            break
         widths = _draw_widths(rng, max_width, low, high)
         rank = rng.randint(0, min(widths))
         spec = f"dln:{','.join(map(str, widths))}:r{rank}"
-        (specs if dln_multiplicity(widths, rank) == 1 else skipped).append(spec)
+        if spec not in specs and spec not in skipped:
+            (specs if dln_multiplicity(widths, rank) == 1 else skipped).append(spec)
+    else:
+        raise ValueError(f"only {len(specs)} distinct shapes with {low}…{high} parameters: ask for fewer than {count}")
     specs.sort(key=lambda spec: params_of([int(w) for w in spec.split(":")[1].split(",")]))  # small first:
     # a time-limited run reports the most cases
-    specs += [f"crossing:{rng.choice(CROSSING_POWERS)}" for _ in range(crossings)]
+    specs += [f"crossing:{power}" for power in rng.sample(CROSSING_POWERS, crossings)]
     return specs, skipped
 
 
@@ -209,7 +219,10 @@ def parse_args(argv=None):
 def main(argv=None) -> list[Row]:
     args = parse_args(argv)
     cap = DLN_CAPS["cuda" if args.device.startswith("cuda") else "cpu"][1]
-    specs, skipped = draw_cases(args.count, args.seed, args.device, args.max_params or cap, args.crossings)
+    try:
+        specs, skipped = draw_cases(args.count, args.seed, args.device, args.max_params or cap, args.crossings)
+    except ValueError as exc:
+        raise SystemExit(f"truth_suite: {exc}") from None
     print(f"truth suite: seed {args.seed}, device {args.device}, {len(specs)} cases, auto-calibrate budget "
           f"{args.budget_seconds:g} s/case; skipped (m > 1): {', '.join(skipped) or 'none'}", flush=True)
     print(HEADER, flush=True)

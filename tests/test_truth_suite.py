@@ -4,6 +4,8 @@ import pathlib
 import re
 import sys
 
+import pytest
+
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "bench"))
 
 import truth_suite  # noqa: E402
@@ -32,6 +34,18 @@ def test_drawn_shapes_respect_the_device_caps_and_skip_multiplicity_two():
         assert truth_suite.params_of(widths) <= 5000
         assert truth_suite.dln_multiplicity(widths, rank) == (1 if spec in dlns else 2)
     assert truth_suite.draw_cases(12, 3, "cpu", 5000, 2) == (specs, skipped)  # the seed fixes the suite
+    assert len(set(specs + skipped)) == len(specs + skipped)  # no case counted twice
+
+
+def test_drawn_cases_are_distinct_and_impossible_requests_are_refused():
+    """Seed 14 once drew dln:2,2,2,2,2,2,2:r2 and crossing:2 twice each; now every case is new."""
+    specs, skipped = truth_suite.draw_cases(30, seed=14, device="cpu", max_params=200, crossings=3)
+    assert len(specs) == 33 and len(set(specs)) == 33 and not set(specs) & set(skipped)
+    assert sorted(s for s in specs if s.startswith("crossing:")) == ["crossing:1", "crossing:2", "crossing:3"]
+    with pytest.raises(ValueError, match="crossings=4: there are 3 distinct"):
+        truth_suite.draw_cases(1, seed=0, device="cpu", max_params=200, crossings=4)
+    with pytest.raises(ValueError, match="distinct shapes with 20…21 parameters"):
+        truth_suite.draw_cases(50, seed=0, device="cpu", max_params=21, crossings=0)
     gpu, _ = truth_suite.draw_cases(5, seed=0, device="cuda", max_params=2_000_000, crossings=0)
     sizes = [truth_suite.params_of([int(w) for w in s.split(":")[1].split(",")]) for s in gpu]
     assert all(10_000 <= p <= 2_000_000 for p in sizes)
