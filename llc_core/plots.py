@@ -25,13 +25,23 @@ def chain_color(c: int) -> str:
     return PALETTE[c % len(PALETTE)]
 
 
+# Plotly turns every y-axis title by 90°: a one-glyph title such as "λ̂" then reads as a sideways
+# "<" with its hat beside it (seen on the sweep and running-λ̂ plots at 1280×720). Titles this short
+# are written upright at the top of the axis instead, as a unit label.
+UPRIGHT_Y_TITLE = 3
+
+
 def _layout(fig: go.Figure, title: str, x: str, y: str, height: int = 340, total_steps=None) -> go.Figure:
+    upright = 0 < len(y) <= UPRIGHT_Y_TITLE
     fig.update_layout(
         title=dict(text=title, x=0, font=dict(size=15)), height=height,
         margin=dict(l=60, r=20, t=70, b=45), font=dict(size=FONT),
         legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0, font=dict(size=FONT)),
-        xaxis_title=x, yaxis_title=y, hovermode="x unified",
+        xaxis_title=x, yaxis_title=None if upright else y, hovermode="x unified",
     )
+    if upright:  # left of the legend (which starts at the plot area's left edge), above the top tick
+        fig.add_annotation(text=y, xref="paper", yref="paper", x=0, y=1, xanchor="right", yanchor="bottom",
+                           xshift=-6, showarrow=False, font=dict(size=FONT + 2), name="y title")
     if total_steps:  # the whole run's extent, so a live plot shows how far it has come
         fig.update_xaxes(range=[0, total_steps])
     return fig
@@ -210,11 +220,11 @@ def colour_scale(values) -> tuple[np.ndarray, str, dict]:
         logs = np.log10(values)
         lo, hi = np.floor(np.nanmin(logs)), np.ceil(np.nanmax(logs))
         ticks = [t for t in np.arange(lo, hi + 1) for t in (t, t + np.log10(3)) if lo <= t <= hi]
-        return logs, "λ̂ (log scale)", dict(tickvals=ticks, ticktext=[f"{10 ** t:.2g}" for t in ticks])
+        return logs, "λ̂<br>log scale", dict(tickvals=ticks, ticktext=[f"{10 ** t:.2g}" for t in ticks])
     if finite.size < 3:
         return values, "λ̂", {}
     lo, hi = np.percentile(finite, [10, 90])
-    return np.clip(values, lo, hi), f"λ̂ (clipped to {lo:.3g} … {hi:.3g})", {}
+    return np.clip(values, lo, hi), f"λ̂ clipped<br>to {lo:.3g} … {hi:.3g}", {}
 
 
 def sweep_heatmap(epsilons, gammas, cells: dict, chosen=None, picked=None) -> go.Figure:
@@ -238,7 +248,7 @@ def sweep_heatmap(epsilons, gammas, cells: dict, chosen=None, picked=None) -> go
     z, bar_title, bar = colour_scale(raw)
     fig = go.Figure(go.Heatmap(z=z, x=eps_labels, y=gam_labels, text=text, texttemplate="%{text}",
                                textfont=dict(size=FONT + 1), colorscale="Viridis",
-                               colorbar=dict(title=dict(text=bar_title, side="right"), **bar),
+                               colorbar=dict(title=dict(text=bar_title, side="top"), **bar),  # upright
                                hoverinfo="skip", xgap=3, ygap=3))
     # Heatmap cells cannot be selected by a click (plotly has no point selection on heatmaps): an
     # invisible marker on each cell takes the click and the hover instead.

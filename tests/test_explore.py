@@ -199,7 +199,7 @@ def test_figures_leave_the_background_to_the_theme_and_use_no_near_black_or_near
 def test_heatmap_colour_scale_is_log_so_one_outlier_does_not_swamp_the_rest():
     fig = list(every_figure())[3]
     heat = fig.data[0]
-    assert heat.colorbar.title.text == "λ̂ (log scale)"
+    assert heat.colorbar.title.text == "λ̂<br>log scale" and heat.colorbar.title.side == "top"  # upright
     z = np.array(heat.z, float)
     assert z[0, 0] == pytest.approx(math.log10(0.4)) and z[0, 2] == pytest.approx(math.log10(4290.0))
     # the outlier spans ~4 decades of colour, the two ordinary cells stay apart (not both at the bottom)
@@ -211,7 +211,7 @@ def test_heatmap_colour_scale_is_log_so_one_outlier_does_not_swamp_the_rest():
 
 def test_colour_scale_clips_when_a_value_is_not_positive():
     z, title, _ = plots.colour_scale([[-1.0, 0.5, 0.6, 0.7, 0.8, 1000.0]])
-    assert title.startswith("λ̂ (clipped to ") and np.nanmax(z) < 1000 and np.nanmin(z) > -1
+    assert title.startswith("λ̂ clipped<br>to ") and np.nanmax(z) < 1000 and np.nanmin(z) > -1
 
 
 def test_default_text_is_at_least_12px_and_presentation_mode_enlarges_everything():

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from llc_core import LLCTask, SGLDConfig, estimate_llc
-from llc_core.plots import loss_figure
+from llc_core.plots import lambda_figure, loss_figure
 from llc_core.sampler import SGLDRun
 from llc_core.toys import half_mse, parse_toy
 from llc_core.trace_plots import chain_panels_figure, chain_ranks, density_figure, kde, rank_figure
@@ -203,3 +203,18 @@ def test_some_chains_diverged_lambda_is_struck_through_with_the_reason():
     assert metric(at, "λ̂").value == "not valid"
     struck = [m.value for m in at.markdown if "~~" in m.value][0]
     assert f"~~{final.lambda_hat:.4g}~~" in struck and f"{8 - final.chains_used} of 8 chains diverged" in struck
+
+
+def test_a_one_glyph_y_title_is_written_upright_and_a_long_one_stays_an_axis_title():
+    """Plotly turns y titles by 90°: "λ̂" read as a sideways "<" with its hat beside it. A title of at
+    most three characters becomes an upright label at the top of the axis, left of the legend."""
+    steps = np.arange(1, 51)
+    lam = np.random.default_rng(0).normal(1.0, 0.1, (2, 50))
+    fig = lambda_figure(steps, lam, lam.mean(axis=0), burnin=10)
+    assert fig.layout.yaxis.title.text is None
+    label = next(a for a in fig.layout.annotations if a.text == "λ̂")
+    assert (label.xref, label.x, label.xanchor, label.yref, label.y, label.yanchor) == ("paper", 0, "right", "paper", 1, "bottom")
+    assert not label.textangle  # upright
+    assert fig.layout.legend.x == 0 and fig.layout.legend.xanchor in (None, "left")  # the legend starts right of it
+    loss = loss_figure(steps, lam, 10)
+    assert loss.layout.yaxis.title.text == "L_m(w_t) − L_n(w*)" and "L_m(w_t) − L_n(w*)" not in annotations(loss)
