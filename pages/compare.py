@@ -52,6 +52,12 @@ def settings_text(config) -> str:
             f"(burn-in {config.burnin}), batch {config.batch_size}")
 
 
+def settings_short(config) -> str:
+    """The settings column of the comparison table: the full text made the table wider than the page
+    at 1280×720, cutting off the flags (the sidebar caption keeps the full text)."""
+    return f"ε = {config.epsilon:.3g} · γ = {config.gamma:g} · {config.chains} × {config.draws}"
+
+
 def set_shared_defaults(task_a, task_b) -> None:
     apply_defaults(task_a, PREFIX, shared_defaults(task_a, task_b))
 
@@ -103,7 +109,7 @@ if stop_clicked:
 if page.pressed("cmp_run") and configs is not None:
     for slot, task, choice, config in zip(SLOTS, (task_a, task_b), (choice_a, choice_b), configs):
         st.session_state[f"{slot}_info"] = {**run_info(task, choice, nbeta_text), "arch": model_label(task),
-                                            "settings": settings_text(config), "mode": mode}
+                                            "settings": settings_short(config), "mode": mode}
     page.start(lambda: [EstimateJob(task_a, configs[0]), EstimateJob(task_b, configs[1])])
 
 if page.idle:
@@ -137,16 +143,18 @@ def comparison_table(jobs_now):
     for slot, job in zip(SLOTS, jobs_now):
         state, status, lam, std, used, _, final = numbers(job)
         info = st.session_state.get(f"{slot}_info", {})
-        rows.append({"model": label(slot), "settings": info.get("settings", ""),
-                     "parameters": info.get("num_params"), "λ̂": lam,
-                     "std across chains": std, "std error": final.lambda_hat_se if final else math.nan,
-                     "chains used": used, "status": status,
-                     "flags": ", ".join(f.code for f in final.warnings) if final else "",
-                     "run": state})
+        # what decides the comparison first (λ̂, its error, status, flags); the settings last
+        rows.append({"model": label(slot), "λ̂": lam, "std error": final.lambda_hat_se if final else math.nan,
+                     "status": status, "flags": ", ".join(f.code for f in final.warnings) if final else "",
+                     "std across chains": std, "chains used": used, "parameters": info.get("num_params"),
+                     "settings": info.get("settings", ""), "run": state})
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch",
                  column_config={"λ̂": st.column_config.NumberColumn(format="%.4g"),
-                                "std across chains": st.column_config.NumberColumn(format="%.3g"),
-                                "std error": st.column_config.NumberColumn(format="%.3g")})
+                                "std error": st.column_config.NumberColumn(format="%.3g"),
+                                "flags": st.column_config.TextColumn(width="medium"),
+                                "std across chains": st.column_config.NumberColumn("std (chains)", format="%.3g"),
+                                "chains used": st.column_config.NumberColumn("chains", format="%d"),
+                                "parameters": st.column_config.NumberColumn("params", format="%d")})
     a, b = rows
     diff, se = a["λ̂"] - b["λ̂"], math.hypot(a["std error"], b["std error"])
     if all(r["run"] in ("done", "stopped") for r in rows) and math.isfinite(diff):
