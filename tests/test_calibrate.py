@@ -162,6 +162,26 @@ def test_the_pilot_share_does_not_stop_a_walk_that_has_only_seen_too_large_steps
     assert not _only_too_large(too_large + [cell(1e-6, 1, 49.0)]) and not _only_too_large([])
 
 
+def test_the_first_full_length_candidate_is_one_rung_below_the_largest_usable_cell_not_a_low_plateau():
+    """Short pilot chains at small ε sit low by about the same amount, so two of them "agree" on a
+    false plateau. dln:5,6,3,4:r2 (λ = 8): pilots 1e-5 7.94, 3e-6 7.01, 1e-6 7.27; the old rule took
+    the plateau's smaller ε, 1e-6, whose full run gave 7.40 (−7.5%). The candidate is now one rung
+    below the largest usable cell (the edge carries a step bias that short chains under-rate)."""
+    cells = [cell(1e-5, 1, 7.942, mala=0.97), cell(3e-5, 1, 9.403, "warning", ["step_bias"], mala=0.81),
+             cell(3e-6, 1, 7.013, mala=0.99), cell(1e-6, 1, 7.113, "warning", ["low_ess"], mala=1.0),
+             cell(1e-6, 1, 7.271, mala=1.0)]
+    assert first_candidate(cells) == 3e-6
+    # crossing:2's bracket: the largest usable cell (1e-3) is the edge; full runs there said
+    # lambda_drift, then step_bias at twice the length — one rung below (3e-4) confirmed
+    crossing = [cell(3e-4, 1, 0.3664, "warning", ["high_chain_variance"], mala=1.0), cell(1e-3, 1, 0.3046, mala=1.0),
+                cell(3e-3, 1, 0.28, "warning", ["step_bias"], mala=0.98)]
+    assert first_candidate(crossing) == 3e-4
+    assert first_candidate([cell(1e-5, 1, 4.0, mala=0.95)]) == 1e-5  # a single usable cell is the candidate
+    # below the MALA band, the largest usable cell is not a candidate while one in band exists
+    assert first_candidate([cell(1e-5, 1, 4.0, mala=0.95), cell(3e-5, 1, 4.2, mala=0.86),
+                            cell(1e-4, 1, 4.6, mala=0.82)]) == 1e-5
+
+
 def test_never_recommends_a_flagged_cell_from_the_pilot():
     cells = _realistic_ladder()
     assert recommend(cells).epsilon not in (1e-6, 3e-6)  # the sweep reader skips it too
