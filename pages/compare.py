@@ -151,7 +151,9 @@ def comparison_table(jobs_now):
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch",
                  column_config={"λ̂": st.column_config.NumberColumn(format="%.4g"),
                                 "std error": st.column_config.NumberColumn(format="%.3g"),
+                                "status": st.column_config.TextColumn(width=80),  # sized while it said "running"
                                 "flags": st.column_config.TextColumn(width="medium"),
+                                "run": None,  # the job's state: used below, already in the panels' status lines
                                 "std across chains": st.column_config.NumberColumn("std (chains)", format="%.3g"),
                                 "chains used": st.column_config.NumberColumn("chains", format="%d"),
                                 "parameters": st.column_config.NumberColumn("params", format="%d")})
