@@ -442,8 +442,9 @@ def bracket(s: _Search) -> list[Cell]:
 
 
 def first_candidate(cells: list[Cell]) -> float | None:
-    """The ε to confirm first: one rung below the largest cell that brackets with MALA in band (the
-    only one, when there is one), else the same among all bracketing cells.
+    """The ε to confirm first: the next usable ε below the largest usable one (usually one rung
+    below; higher when that rung was flagged), or the only usable ε when there is one. Usable: the
+    cell brackets with MALA in band; when none is, any bracketing cell.
 
     Not the smaller ε of an agreeing pair (the rule until 2026-12-07): short pilot chains at small ε
     sit low by about the same amount, so two of them "agree" on a false plateau. dln:5,6,3,4:r2
