@@ -14,6 +14,11 @@ from llc_core.checks import run_checks  # noqa: E402
 from llc_core.toys import parse_toy  # noqa: E402
 
 
+def load_model(name: str):
+    """A toy spec (it has a colon) or a checkpoint name in cached_models/ (bench/gamma.py uses it too)."""
+    return parse_toy(name) if ":" in name else load_task(CACHE_DIR / f"{name}.safetensors")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("models", nargs="+", help="checkpoint names in cached_models/ or toy specs")
@@ -22,7 +27,7 @@ def main():
     print("| model | check | λ̂ | λ̂ (check) | Δ | 3·MCSE | tolerance | statuses | verdict |")
     print("|---|---|---|---|---|---|---|---|---|")
     for name in args.models:
-        task = parse_toy(name) if ":" in name else load_task(CACHE_DIR / f"{name}.safetensors")
+        task = load_model(name)
         config = task.defaults if args.sampler is None else task.defaults.replace(sampler=args.sampler)
         start = time.perf_counter()
         for r in run_checks(task, config):

@@ -16,14 +16,7 @@ import sys
 import time
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
-
-
-def load(name: str):
-    """A toy spec (it has a colon) or a checkpoint name in cached_models/."""
-    from llc_core.checkpoints import CACHE_DIR, load_task
-    from llc_core.toys import parse_toy
-
-    return parse_toy(name) if ":" in name else load_task(CACHE_DIR / f"{name}.safetensors")
+from bench.checks import load_model  # noqa: E402
 
 
 def run_one(item: tuple, cancel=None) -> dict:
@@ -36,7 +29,7 @@ def run_one(item: tuple, cancel=None) -> dict:
 
     name, gamma, seed = item
     torch.set_num_threads(1)  # one core per run: runs are the unit of parallelism
-    task = load(name)
+    task = load_model(name)
     start = time.perf_counter()
     result = SGLDRun(task, task.defaults.replace(gamma=gamma, seed=seed), cancel=cancel).run()
     return dict(name=name, gamma=gamma, default_gamma=task.defaults.gamma, true=task.true_lambda,
