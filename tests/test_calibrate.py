@@ -162,11 +162,11 @@ def test_the_pilot_share_does_not_stop_a_walk_that_has_only_seen_too_large_steps
     assert not _only_too_large(too_large + [cell(1e-6, 1, 49.0)]) and not _only_too_large([])
 
 
-def test_the_first_full_length_candidate_is_one_rung_below_the_largest_usable_cell_not_a_low_plateau():
+def test_the_first_full_length_candidate_is_the_next_usable_epsilon_below_the_largest_not_a_low_plateau():
     """Short pilot chains at small ε sit low by about the same amount, so two of them "agree" on a
     false plateau. dln:5,6,3,4:r2 (λ = 8): pilots 1e-5 7.94, 3e-6 7.01, 1e-6 7.27; the old rule took
-    the plateau's smaller ε, 1e-6, whose full run gave 7.40 (−7.5%). The candidate is now one rung
-    below the largest usable cell (the edge carries a step bias that short chains under-rate)."""
+    the plateau's smaller ε, 1e-6, whose full run gave 7.40 (−7.5%). The candidate is now the next
+    usable ε below the largest usable one (the edge carries a step bias that short chains under-rate)."""
     cells = [cell(1e-5, 1, 7.942, mala=0.97), cell(3e-5, 1, 9.403, "warning", ["step_bias"], mala=0.81),
              cell(3e-6, 1, 7.013, mala=0.99), cell(1e-6, 1, 7.113, "warning", ["low_ess"], mala=1.0),
              cell(1e-6, 1, 7.271, mala=1.0)]
